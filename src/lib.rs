@@ -1,0 +1,200 @@
+//! confgate: join an enterprise video conference from a browser link.
+//!
+//! This crate is the control plane and the server shell:
+//!
+//! ```text
+//!  browser ──HTTPS── http::router ──┬── join links (links) ── authority ── store (SQLite | MySQL)
+//!                                   ├── JSON-RPC (rpc::*) ─────┘   │
+//!                                   ├── tokens (HS256 JWT)         └── sweeper (temporary accounts)
+//!                                   └── /healthz /readyz /metrics
+//! ```
+//!
+//! [`Server::start`] runs everything on a tokio runtime the caller owns, so
+//! tests start a whole server in-process on `127.0.0.1:0`.
+
+pub mod authority;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod links;
+pub mod rpc;
+pub mod store;
+pub mod telemetry;
+pub mod throttle;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::authority::Authority;
+use crate::authority::embedded::EmbeddedAuthority;
+use crate::config::Config;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+use crate::throttle::FailureWindow;
+use crate::tokens::TokenKeys;
+
+/// Everything a request handler needs; shared by every connection.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub authority: Arc<dyn Authority>,
+    pub keys: TokenKeys,
+    /// Held only to check or record one failure: never across an await.
+    pub throttle: Mutex<FailureWindow>,
+    pub metrics: Metrics,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] http::tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Opens the store and builds the shared state, without serving. The CLI's
+/// `conference` commands use this against the same data as `serve`.
+pub async fn open_state(config: Config) -> Result<Arc<AppState>, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(
+        &config.database_url(),
+        config.database.max_connections.unwrap_or(10),
+    )
+    .await?;
+    let secret = store
+        .setting_or_insert(tokens::SECRET_SETTING, TokenKeys::generate_secret)
+        .await?;
+    let throttle = FailureWindow::new(
+        config.throttle.max_failures,
+        Duration::from_secs(config.throttle.window_secs),
+    );
+    Ok(Arc::new(AppState {
+        authority: Arc::new(EmbeddedAuthority::new(store.clone())),
+        keys: TokenKeys::from_stored(&secret),
+        throttle: Mutex::new(throttle),
+        metrics: Metrics::default(),
+        store,
+        config,
+    }))
+}
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the store, binds the listener and starts serving and sweeping.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let state = open_state(config).await?;
+        let tls = if state.config.plain_http {
+            None
+        } else {
+            Some(http::tls::acceptor(&state.config)?)
+        };
+        let listen = state.config.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let router = http::router::app(state.clone());
+        let serve = tokio::spawn(http::serve(listener, router, tls, shutdown_rx.clone()));
+        let sweep = tokio::spawn(sweeper(state.clone(), shutdown_rx));
+        Ok(Server {
+            local_addr,
+            state,
+            shutdown,
+            tasks: vec![serve, sweep],
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 10 s), stops the
+    /// sweeper and closes the database.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.state.store.close().await;
+    }
+}
+
+async fn sweeper(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(
+        state.config.authority.sweep_interval_secs,
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match state.authority.sweep(store::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                accounts = n,
+                "removed temporary accounts of ended conferences"
+            ),
+            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+    }
+}
+
+impl AppState {
+    /// Refuses an attempt from `ip` while it has too many recent failures.
+    pub fn check_throttle(&self, ip: std::net::IpAddr) -> error::AppResult<()> {
+        let verdict = self
+            .throttle
+            .lock()
+            .map_or(Ok(()), |mut w| w.check(ip, std::time::Instant::now()));
+        verdict.map_err(|retry_after| {
+            self.metrics.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(%ip, retry_after_secs = retry_after.as_secs(), "throttled: too many failed attempts");
+            error::AppError::Throttled { retry_after_secs: retry_after.as_secs().max(1) }
+        })
+    }
+
+    /// Records a failed code, password or login from `ip`.
+    pub fn record_failure(&self, ip: std::net::IpAddr) {
+        if let Ok(mut w) = self.throttle.lock() {
+            w.fail(ip, std::time::Instant::now());
+        }
+    }
+}

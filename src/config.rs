@@ -1,0 +1,524 @@
+//! One configuration tree, layered: defaults, then a TOML file (unknown keys
+//! rejected), then `CONFGATE_…` environment variables, then command-line flags,
+//! then [`Config::validate`].
+//!
+//! Environment variables name a key by its path in upper case, sections joined
+//! by a double underscore: `CONFGATE_LISTEN`, `CONFGATE_DATABASE__URL`,
+//! `CONFGATE_LINKS__FORMAT`. Their values are read as TOML values when they
+//! parse as one (numbers, booleans, arrays) and as strings otherwise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every environment variable that configures confgate.
+pub const ENV_PREFIX: &str = "CONFGATE_";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port for HTTPS and WSS (or plain HTTP with `plain_http`).
+    /// Default `0.0.0.0:8443`.
+    pub listen: SocketAddr,
+    /// Serve plain HTTP instead of HTTPS. Default false: only for a TLS proxy in
+    /// front, or tests.
+    pub plain_http: bool,
+    /// Directory for the SQLite database, the self-signed certificate and other
+    /// state. Default `./data`.
+    pub data_dir: PathBuf,
+    /// The base URL printed in join links and used for `webrtcAddress`, such as
+    /// `https://meet.example.com`. Default: derived from `listen` and this
+    /// machine's first non-loopback address.
+    pub public_url: Option<String>,
+    /// Log filter (tracing `EnvFilter` syntax). Default `info`; `RUST_LOG`
+    /// wins when set.
+    pub log: String,
+    pub database: DatabaseConfig,
+    pub tls: TlsConfig,
+    pub links: LinksConfig,
+    pub tokens: TokensConfig,
+    pub throttle: ThrottleConfig,
+    pub authority: AuthorityConfig,
+    pub http: HttpConfig,
+    pub media: confgate_media::MediaConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            plain_http: false,
+            data_dir: PathBuf::from("data"),
+            public_url: None,
+            log: "info".into(),
+            database: DatabaseConfig::default(),
+            tls: TlsConfig::default(),
+            links: LinksConfig::default(),
+            tokens: TokensConfig::default(),
+            throttle: ThrottleConfig::default(),
+            authority: AuthorityConfig::default(),
+            http: HttpConfig::default(),
+            media: confgate_media::MediaConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `mysql://USER:PASSWORD@HOST:PORT/DATABASE`. Default:
+    /// SQLite at `<data_dir>/confgate.db`.
+    pub url: Option<String>,
+    /// Largest number of pooled connections. Default 10.
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain. Default: a self-signed certificate made on first
+    /// start and kept under `<data_dir>/tls/`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkFormat {
+    /// 4 random characters + base64(password), as the original design writes
+    /// it. Anyone holding the link can decode the password from it.
+    Seed,
+    /// 160 random bits that reveal nothing; revocable, with an optional expiry.
+    Opaque,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinksConfig {
+    /// Which link new conferences print first. Both formats are always
+    /// accepted. Default `seed`.
+    pub format: LinkFormat,
+    /// Lifetime of an opaque link in seconds; 0 means until the conference
+    /// ends. Default 0.
+    pub opaque_ttl_secs: u64,
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        LinksConfig {
+            format: LinkFormat::Seed,
+            opaque_ttl_secs: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Access token (JWT) lifetime in seconds. Default 7200.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime in seconds. Default 604800 (7 days).
+    pub refresh_ttl_secs: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            access_ttl_secs: 7200,
+            refresh_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failed join codes, passwords or logins allowed from one IP address
+    /// within `window_secs`; the next attempt gets HTTP 429. Default 10.
+    pub max_failures: u32,
+    /// The window in seconds. Default 3600.
+    pub window_secs: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            max_failures: 10,
+            window_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorityConfig {
+    /// The XMPP domain of the conference authority, answered as `serverName`.
+    /// Default `ips3000`.
+    pub server_name: String,
+    /// How often the sweeper removes the temporary accounts of ended
+    /// conferences and expired refresh tokens, in seconds. Default 60.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for AuthorityConfig {
+    fn default() -> Self {
+        AuthorityConfig {
+            server_name: "ips3000".into(),
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// The WebRTC gateway pool answered as `webrtcAddress` (comma-separated in
+    /// the answer). Default: this node's own gateway, `wss://` + the public
+    /// host and port.
+    pub gateway_addresses: Vec<String>,
+}
+
+/// What went wrong while building the configuration; each message names the
+/// source and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line; each overrides every other layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub plain_http: bool,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub log: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from every layer and validates it.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::File {
+                    path: path.into(),
+                    message: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (var, value) in env {
+            let Some(key) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if key.is_empty() {
+                continue;
+            }
+            merge_env(&mut table, &var, key, &value)?;
+        }
+        let mut config: Config = table.try_into_config(file)?;
+        config.apply(flags);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, flags: &Overrides) {
+        if let Some(listen) = flags.listen {
+            self.listen = listen;
+        }
+        if flags.plain_http {
+            self.plain_http = true;
+        }
+        if let Some(dir) = &flags.data_dir {
+            self.data_dir = dir.clone();
+        }
+        if let Some(url) = &flags.database_url {
+            self.database.url = Some(url.clone());
+        }
+        if let Some(url) = &flags.public_url {
+            self.public_url = Some(url.clone());
+        }
+        if let Some(log) = &flags.log {
+            self.log = log.clone();
+        }
+    }
+
+    /// Checks what serde cannot: relations between keys and value ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("mysql://")
+                || url.starts_with("mariadb://"))
+        {
+            return invalid(format!(
+                "database.url must start with sqlite: or mysql://, got {url:?}"
+            ));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return invalid("tls.cert and tls.key must be given together".into());
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return invalid(format!(
+                "public_url must start with https:// or http://, got {url:?}"
+            ));
+        }
+        if self.tokens.access_ttl_secs < 60 {
+            return invalid("tokens.access_ttl_secs must be at least 60".into());
+        }
+        if self.tokens.refresh_ttl_secs < self.tokens.access_ttl_secs {
+            return invalid(
+                "tokens.refresh_ttl_secs must be at least tokens.access_ttl_secs".into(),
+            );
+        }
+        if self.throttle.max_failures == 0 || self.throttle.window_secs == 0 {
+            return invalid(
+                "throttle.max_failures and throttle.window_secs must be above 0".into(),
+            );
+        }
+        if self.authority.server_name.trim().is_empty() {
+            return invalid("authority.server_name must not be empty".into());
+        }
+        if self.authority.sweep_interval_secs == 0 {
+            return invalid("authority.sweep_interval_secs must be above 0".into());
+        }
+        for address in &self.http.gateway_addresses {
+            if !(address.starts_with("wss://") || address.starts_with("ws://")) {
+                return invalid(format!(
+                    "http.gateway_addresses: {address:?} must start with wss:// or ws://"
+                ));
+            }
+        }
+        self.media
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("media: {e}")))?;
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, else SQLite under the
+    /// data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("confgate.db").display()
+            ),
+        }
+    }
+
+    /// The base URL of join links, without a trailing slash.
+    pub fn public_base_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let host = if self.listen.ip().is_unspecified() {
+            local_address().map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string())
+        } else {
+            self.listen.ip().to_string()
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        format!("{scheme}://{host}:{}", self.listen.port())
+    }
+
+    /// The gateway pool answered as `webrtcAddress`.
+    pub fn gateway_addresses(&self) -> Vec<String> {
+        if !self.http.gateway_addresses.is_empty() {
+            return self.http.gateway_addresses.clone();
+        }
+        let base = self.public_base_url();
+        let ws = base
+            .strip_prefix("https://")
+            .map(|rest| format!("wss://{rest}"))
+            .or_else(|| {
+                base.strip_prefix("http://")
+                    .map(|rest| format!("ws://{rest}"))
+            })
+            .unwrap_or(base);
+        vec![ws]
+    }
+}
+
+trait IntoConfig {
+    fn try_into_config(self, file: Option<&Path>) -> Result<Config, ConfigError>;
+}
+
+impl IntoConfig for toml::Table {
+    fn try_into_config(self, file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::deserialize(toml::Value::Table(self)).map_err(|e| ConfigError::File {
+            path: file.map_or_else(|| PathBuf::from("(environment)"), Path::to_path_buf),
+            message: e.to_string().trim().to_string(),
+        })
+    }
+}
+
+fn merge_env(
+    table: &mut toml::Table,
+    var: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
+    let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+    if path.iter().any(String::is_empty) {
+        return Err(ConfigError::Env {
+            var: var.into(),
+            message: "empty key segment".into(),
+        });
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let (last, sections) = path.split_last().ok_or_else(|| ConfigError::Env {
+        var: var.into(),
+        message: "empty key".into(),
+    })?;
+    let mut node = table;
+    for section in sections {
+        let entry = node
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+            var: var.into(),
+            message: format!("{section} is not a section"),
+        })?;
+    }
+    // A string key given as a bare number or boolean stays usable: serde
+    // reports a type error naming the key if it really is wrong.
+    node.insert(last.clone(), parsed);
+    Ok(())
+}
+
+/// The first non-loopback IPv4 address of this machine, found by asking the
+/// routing table (no packet is sent).
+pub fn local_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::load(None, env(&[]), &Overrides::default()).expect("defaults");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.port(), 8443);
+        assert!(
+            config
+                .database_url()
+                .starts_with("sqlite://data/confgate.db")
+        );
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n[links]\nformat = \"opaque\"\n[throttle]\nmax_failures = 3\n",
+        )
+        .expect("write");
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("CONFGATE_LOG", "warn"),
+                ("CONFGATE_THROTTLE__MAX_FAILURES", "5"),
+                ("OTHER", "x"),
+            ]),
+            &Overrides {
+                log: Some("trace".into()),
+                ..Overrides::default()
+            },
+        )
+        .expect("config");
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(config.links.format, LinkFormat::Opaque);
+        assert_eq!(config.throttle.max_failures, 5, "env beats file");
+        assert_eq!(config.log, "trace", "flag beats env");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[links]\nformatt = \"seed\"\n").expect("write");
+        let err =
+            Config::load(Some(&file), env(&[]), &Overrides::default()).expect_err("unknown key");
+        assert!(err.to_string().contains("formatt"), "{err}");
+        let err = Config::load(None, env(&[("CONFGATE_NOPE", "1")]), &Overrides::default())
+            .expect_err("unknown env key");
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let err = Config::load(
+            None,
+            env(&[("CONFGATE_DATABASE__URL", "postgres://x")]),
+            &Overrides::default(),
+        )
+        .expect_err("bad url");
+        assert!(err.to_string().contains("database.url"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("CONFGATE_TLS__CERT", "/x.pem")]),
+            &Overrides::default(),
+        )
+        .expect_err("cert without key");
+        assert!(err.to_string().contains("tls.key"), "{err}");
+    }
+
+    #[test]
+    fn gateway_defaults_to_this_node() {
+        let config = Config {
+            public_url: Some("https://meet.example.com:8443/".into()),
+            ..Config::default()
+        };
+        assert_eq!(config.public_base_url(), "https://meet.example.com:8443");
+        assert_eq!(
+            config.gateway_addresses(),
+            vec!["wss://meet.example.com:8443".to_string()]
+        );
+    }
+}

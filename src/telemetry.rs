@@ -1,0 +1,152 @@
+//! Logs (tracing) and metrics (Prometheus text on `/metrics`).
+//!
+//! Metrics are plain atomics owned by each server instance rather than the
+//! global `metrics` recorder: tests run several servers in one process, and
+//! each must count its own.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the log subscriber: `RUST_LOG` when set, else `default_filter`.
+pub fn init_logging(default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+/// The JSON-RPC methods counted by name; anything else counts as `other`.
+pub const METHODS: &[&str] = &[
+    "auth.http.login",
+    "config.getProperties",
+    "org.user.createUser",
+    "org.user.getUsers",
+    "org.user.processIQ",
+    "conference.create",
+    "conference.get",
+    "conference.list",
+    "conference.end",
+    "other",
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: [AtomicU64; METHODS.len()],
+    errors: [AtomicU64; METHODS.len()],
+    /// Joins that created an account.
+    pub joins: AtomicU64,
+    /// Join codes or passwords that named no conference.
+    pub link_failures: AtomicU64,
+    /// Attempts refused by the guess throttle.
+    pub throttled: AtomicU64,
+}
+
+impl Metrics {
+    fn index(method: &str) -> usize {
+        METHODS
+            .iter()
+            .position(|m| *m == method)
+            .unwrap_or(METHODS.len() - 1)
+    }
+
+    pub fn rpc(&self, method: &str, ok: bool) {
+        let i = Self::index(method);
+        self.requests[i].fetch_add(1, Relaxed);
+        if !ok {
+            self.errors[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Prometheus text exposition. `active_members` is read from the store
+    /// by the caller.
+    pub fn render(&self, active_members: Option<i64>) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP confgate_rpc_requests_total JSON-RPC requests by method."
+        );
+        let _ = writeln!(out, "# TYPE confgate_rpc_requests_total counter");
+        for (i, m) in METHODS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "confgate_rpc_requests_total{{method=\"{m}\"}} {}",
+                self.requests[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP confgate_rpc_errors_total JSON-RPC requests answered with an error, by method."
+        );
+        let _ = writeln!(out, "# TYPE confgate_rpc_errors_total counter");
+        for (i, m) in METHODS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "confgate_rpc_errors_total{{method=\"{m}\"}} {}",
+                self.errors[i].load(Relaxed)
+            );
+        }
+        for (name, help, value) in [
+            (
+                "confgate_joins_total",
+                "Joins through a link that created a temporary account.",
+                &self.joins,
+            ),
+            (
+                "confgate_link_failures_total",
+                "Join codes or passwords that named no conference.",
+                &self.link_failures,
+            ),
+            (
+                "confgate_throttled_total",
+                "Attempts refused by the guess throttle.",
+                &self.throttled,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Relaxed)
+            );
+        }
+        if let Some(n) = active_members {
+            let _ = writeln!(
+                out,
+                "# HELP confgate_active_members Members joined by link to conferences that are live.\n\
+                 # TYPE confgate_active_members gauge\nconfgate_active_members {n}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_method() {
+        let m = Metrics::default();
+        m.rpc("auth.http.login", true);
+        m.rpc("auth.http.login", false);
+        m.rpc("no.such", false);
+        let text = m.render(Some(3));
+        assert!(
+            text.contains("confgate_rpc_requests_total{method=\"auth.http.login\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("confgate_rpc_errors_total{method=\"auth.http.login\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("confgate_rpc_errors_total{method=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("confgate_active_members 3"), "{text}");
+    }
+}
