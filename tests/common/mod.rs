@@ -38,7 +38,8 @@ macro_rules! on_both_databases {
 }
 
 pub fn mysql_admin_url() -> String {
-    std::env::var("CONFGATE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+    std::env::var("CONFGATE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
 /// A MySQL database made for one test and dropped after it, even when the
@@ -68,8 +69,14 @@ impl MySqlDatabase {
         .await
         .expect("create test database");
         let _ = conn.close().await;
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
-        MySqlDatabase { url: format!("{base}/{name}"), name }
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(b, _)| b)
+            .to_string();
+        MySqlDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
     }
 }
 
@@ -80,11 +87,17 @@ impl Drop for MySqlDatabase {
         // Drop runs outside any runtime's reach (and during unwinding): use a
         // thread with its own small runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async move {
                     if let Ok(mut conn) = AnyConnection::connect(&admin).await {
-                        let _ = conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).await;
+                        let _ = conn
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name}"
+                            )))
+                            .await;
                         let _ = conn.close().await;
                     }
                 });
@@ -128,11 +141,21 @@ impl TestServer {
             Backend::Sqlite => confgate::store::DbKind::Sqlite,
             Backend::MySql => confgate::store::DbKind::MySql,
         };
-        assert_eq!(server.state().store.kind(), expected, "the test runs on the database it names");
+        assert_eq!(
+            server.state().store.kind(),
+            expected,
+            "the test runs on the database it names"
+        );
         let scheme = if tls { "https" } else { "http" };
         let base = format!("{scheme}://{}", server.local_addr());
         let client = client();
-        TestServer { server: Some(server), base, client, dir, mysql }
+        TestServer {
+            server: Some(server),
+            base,
+            client,
+            dir,
+            mysql,
+        }
     }
 
     pub fn state(&self) -> &std::sync::Arc<confgate::AppState> {
@@ -145,7 +168,11 @@ impl TestServer {
 
     /// Creates a live conference with this password (or a random one) and
     /// returns it.
-    pub async fn conference(&self, name: &str, password: Option<&str>) -> confgate::store::Conference {
+    pub async fn conference(
+        &self,
+        name: &str,
+        password: Option<&str>,
+    ) -> confgate::store::Conference {
         self.conference_at(name, password, None, None).await
     }
 
@@ -160,7 +187,8 @@ impl TestServer {
             self.state(),
             confgate::authority::NewConference {
                 name: name.into(),
-                password: password.map(|p| confgate_signalling::join_link::Password::parse(p).expect("password")),
+                password: password
+                    .map(|p| confgate_signalling::join_link::Password::parse(p).expect("password")),
                 starts_at,
                 ends_at,
                 chair_user_id: None,
@@ -197,7 +225,10 @@ impl TestServer {
                 json!({"clientId": created.user.user_id, "grantType": "client_credentials", "clientSecret": secret}),
             )
             .await;
-        let token = login["result"]["accessToken"].as_str().expect("token").to_string();
+        let token = login["result"]["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_string();
         (created.user.user_id, token)
     }
 
