@@ -3,7 +3,9 @@
 
 use confgate_signalling::join_link::{self, JoinCode, OpaqueCode, Password};
 use confgate_signalling::jsonrpc;
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
 
 fn links(c: &mut Criterion) {
     let password = Password::parse("123456").expect("password");

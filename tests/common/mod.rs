@@ -27,11 +27,11 @@ macro_rules! on_both_databases {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name(crate::common::Backend::Sqlite).await
+                super::$name($crate::common::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn mysql() {
-                super::$name(crate::common::Backend::MySql).await
+                super::$name($crate::common::Backend::MySql).await
             }
         }
     )*};
