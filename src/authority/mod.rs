@@ -85,7 +85,7 @@ pub trait Authority: Send + Sync + 'static {
         secret: String,
     ) -> BoxFuture<'_, AppResult<Option<UserRow>>>;
 
-    /// Answers an IQ sent by `from_jid`, as XML.
+    /// Answers an IQ (its `from` is the caller's JID), as XML.
     fn process_iq(&self, iq: Iq) -> BoxFuture<'_, AppResult<String>>;
 
     /// Removes what outlived its conference: temporary accounts of ended

@@ -8,7 +8,6 @@ pub mod jsonrpc_endpoint;
 pub mod router;
 pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,9 +109,4 @@ pub async fn serve(
     {
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
-}
-
-/// The client's address as seen by the server.
-pub fn client_addr(info: &ConnectInfo<SocketAddr>) -> std::net::IpAddr {
-    info.0.ip()
 }
