@@ -41,6 +41,7 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     pub authority: AuthorityConfig,
     pub http: HttpConfig,
+    pub websocket: WebSocketConfig,
     pub media: confgate_media::MediaConfig,
 }
 
@@ -59,6 +60,7 @@ impl Default for Config {
             throttle: ThrottleConfig::default(),
             authority: AuthorityConfig::default(),
             http: HttpConfig::default(),
+            websocket: WebSocketConfig::default(),
             media: confgate_media::MediaConfig::default(),
         }
     }
@@ -178,6 +180,39 @@ pub struct HttpConfig {
     /// the answer). Default: this node's own gateway, `wss://` + the public
     /// host and port.
     pub gateway_addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Origins allowed to open `/gzbwclient/websck`, such as
+    /// `https://portal.example.com`. The page's own origin is always allowed,
+    /// and so are clients that send no `Origin` (not browsers). Default none.
+    pub allowed_origins: Vec<String>,
+    /// Seconds between pings from the server. Default 15.
+    pub ping_interval_secs: u64,
+    /// A connection that sends nothing (not even a pong) this long is closed.
+    /// Default 45.
+    pub idle_timeout_secs: u64,
+    /// How long a member whose connection dropped stays in the conference
+    /// before it counts as having left, in milliseconds. Default 20000.
+    pub grace_ms: u64,
+    /// Requests per second one connection may make; past twice this within a
+    /// second, requests get error 429, and a connection that keeps flooding is
+    /// closed. Default 20.
+    pub requests_per_second: u32,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            allowed_origins: Vec::new(),
+            ping_interval_secs: 15,
+            idle_timeout_secs: 45,
+            grace_ms: 20_000,
+            requests_per_second: 20,
+        }
+    }
 }
 
 /// What went wrong while building the configuration; each message names the

@@ -17,6 +17,8 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod links;
+pub mod room;
+pub mod rooms;
 pub mod rpc;
 pub mod store;
 pub mod telemetry;
@@ -47,6 +49,9 @@ pub struct AppState {
     /// Held only to check or record one failure: never across an await.
     pub throttle: Mutex<FailureWindow>,
     pub metrics: Metrics,
+    pub rooms: rooms::Rooms,
+    /// Numbers WebSocket sessions.
+    pub next_session: std::sync::atomic::AtomicU64,
 }
 
 /// Why the server could not start.
@@ -92,6 +97,8 @@ pub async fn open_state(config: Config) -> Result<Arc<AppState>, StartError> {
         keys: TokenKeys::from_stored(&secret),
         throttle: Mutex::new(throttle),
         metrics: Metrics::default(),
+        rooms: rooms::Rooms::new(Duration::from_millis(config.websocket.grace_ms)),
+        next_session: std::sync::atomic::AtomicU64::new(1),
         store,
         config,
     }))

@@ -7,11 +7,13 @@
 //! lets them be tested exhaustively, property tests included, and means that a
 //! malformed input is always an error value, never a panic or a hung task.
 //!
+//! - [`events`]: conference events, snapshots and notification names.
 //! - [`join_link`]: the codes at the end of a conference join link.
 //! - [`jsonrpc`]: JSON-RPC 2.0 request and response envelopes.
 //! - [`iq`]: the XMPP `<iq/>` stanzas carried by `org.user.processIQ`.
 //! - [`methods`]: the typed parameters and results of the API methods.
 
+pub mod events;
 pub mod iq;
 pub mod join_link;
 pub mod jsonrpc;

@@ -7,6 +7,7 @@ pub mod join_page;
 pub mod jsonrpc_endpoint;
 pub mod router;
 pub mod tls;
+pub mod websocket;
 
 use std::sync::Arc;
 use std::time::Duration;

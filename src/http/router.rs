@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-use super::{avatar, health, join_page, jsonrpc_endpoint};
+use super::{avatar, health, join_page, jsonrpc_endpoint, websocket};
 use crate::AppState;
 
 /// Request bodies larger than this are refused: every request of the API fits
@@ -25,6 +25,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(join_page::lookup).post(join_page::join),
         )
         .route("/gzbwclient/avatar/{user_id}", get(avatar::avatar))
+        .route("/gzbwclient/websck", get(websocket::upgrade))
         .route("/static/{*path}", get(join_page::static_file))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

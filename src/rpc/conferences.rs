@@ -103,6 +103,9 @@ pub async fn end(state: &AppState, p: ConferenceIdParams, ctx: &Context) -> AppR
         .authority
         .end_conference(conf.conf_id.clone(), now)
         .await?;
+    if let Some(room) = state.rooms.existing(&conf.conf_id) {
+        let _ = room.send(crate::rooms::RoomCommand::Ended).await;
+    }
     let conf = state
         .authority
         .conference(conf.conf_id.clone())

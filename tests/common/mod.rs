@@ -289,3 +289,147 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// A WebSocket client speaking the page's JSON-RPC.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u64,
+    /// Notifications received and not yet taken.
+    pub notifications: std::collections::VecDeque<Value>,
+    pub closed: bool,
+}
+
+/// How long a test waits for something the server should send at once.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl TestServer {
+    pub fn ws_url(&self, query: &str) -> String {
+        format!(
+            "{}/gzbwclient/websck?{query}",
+            self.base.replacen("http", "ws", 1)
+        )
+    }
+
+    /// Connects with a token; panics when the upgrade is refused.
+    pub async fn ws(&self, token: &str) -> WsClient {
+        self.ws_query(&format!("token={token}"))
+            .await
+            .expect("websocket upgrade")
+    }
+
+    /// Connects with a raw query; Err(HTTP status) when refused.
+    pub async fn ws_query(&self, query: &str) -> Result<WsClient, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let request = self.ws_url(query).into_client_request().expect("request");
+        WsClient::connect(request).await
+    }
+}
+
+impl WsClient {
+    pub async fn connect(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Result<WsClient, u16> {
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(WsClient {
+                socket,
+                next_id: 1,
+                notifications: Default::default(),
+                closed: false,
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(e) => panic!("websocket connect: {e}"),
+        }
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        use futures_util::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// Reads one JSON message, or None when closed or after `WAIT`.
+    pub async fn read(&mut self) -> Option<Value> {
+        self.read_within(WAIT).await
+    }
+
+    pub async fn read_within(&mut self, wait: std::time::Duration) -> Option<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()?;
+            match next {
+                Some(Ok(Message::Text(t))) => {
+                    return Some(serde_json::from_str(&t).expect("server sends JSON"));
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    self.closed = true;
+                    return None;
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Sends a request and returns its response; notifications that arrive
+    /// meanwhile are kept.
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_text(
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+        )
+        .await;
+        loop {
+            let message = self
+                .read()
+                .await
+                .unwrap_or_else(|| panic!("no reply to {method}"));
+            if message.get("id") == Some(&json!(id)) {
+                return message;
+            }
+            self.notifications.push_back(message);
+        }
+    }
+
+    /// The next notification of `method` (skipping others, which are kept).
+    pub async fn notification(&mut self, method: &str) -> Option<Value> {
+        if let Some(i) = self
+            .notifications
+            .iter()
+            .position(|n| n["method"] == method)
+        {
+            return self.notifications.remove(i);
+        }
+        loop {
+            let message = self.read().await?;
+            if message["method"] == method {
+                return Some(message);
+            }
+            self.notifications.push_back(message);
+        }
+    }
+
+    /// The next `conference.event` of this type (earlier ones of other types
+    /// are dropped).
+    pub async fn event(&mut self, kind: &str) -> Option<Value> {
+        loop {
+            let n = self.notification("conference.event").await?;
+            if n["params"]["type"] == kind {
+                return Some(n["params"].clone());
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}

@@ -1,0 +1,293 @@
+//! The shell around [`crate::room::Room`]: one task per conference owns its
+//! room; sessions (WebSocket connections) talk to it with [`RoomCommand`]s.
+//!
+//! Subscribing happens inside the room's task, at the same moment the
+//! snapshot (or the missed events) is taken, so a session sees every event
+//! after it exactly once. Events go out through a broadcast channel; a session
+//! too slow to keep up is closed and reconnects with the last sequence number
+//! it saw, so nothing is lost.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use confgate_signalling::events::{ConferenceEvent, LeaveReason, MemberView, Snapshot};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::room::{Room, RoomError};
+use crate::store::{Conference, now_ms};
+
+/// Events buffered per session before it counts as too slow and is closed.
+const EVENT_BUFFER: usize = 1024;
+/// Commands queued per room. Senders wait when it is full: commands are
+/// lifecycle facts and are never dropped.
+const COMMAND_BUFFER: usize = 256;
+
+/// Identifies one WebSocket connection.
+pub type SessionId = u64;
+
+/// What the room sends one session, besides the broadcast events.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// A JSON-RPC notification to send as it is.
+    Notify(Value),
+    /// Close the session, telling the client why.
+    Close(&'static str),
+}
+
+/// Where a new watcher starts.
+#[derive(Debug)]
+pub enum Initial {
+    Snapshot(Snapshot),
+    Events(Vec<ConferenceEvent>),
+}
+
+pub struct Watch {
+    pub initial: Initial,
+    pub events: broadcast::Receiver<Arc<ConferenceEvent>>,
+}
+
+pub enum RoomCommand {
+    Watch {
+        since: Option<u64>,
+        reply: oneshot::Sender<Watch>,
+    },
+    Join {
+        user_id: String,
+        name: String,
+        session: SessionId,
+        outbox: mpsc::Sender<Push>,
+        audio_muted: bool,
+        video_enabled: bool,
+        reply: oneshot::Sender<Result<MemberView, RoomError>>,
+    },
+    Leave {
+        user_id: String,
+        session: SessionId,
+    },
+    SetAudio {
+        by: String,
+        target: String,
+        muted: bool,
+        reply: oneshot::Sender<Result<(), RoomError>>,
+    },
+    SetVideo {
+        user_id: String,
+        enabled: bool,
+        reply: oneshot::Sender<Result<(), RoomError>>,
+    },
+    Pin {
+        by: String,
+        target: Option<String>,
+        reply: oneshot::Sender<Result<(), RoomError>>,
+    },
+    Remove {
+        by: String,
+        target: String,
+        reply: oneshot::Sender<Result<(), RoomError>>,
+    },
+    Speaking {
+        user_id: String,
+        speaking: bool,
+    },
+    SessionClosed {
+        user_id: String,
+        session: SessionId,
+    },
+    GraceExpired {
+        user_id: String,
+        session: SessionId,
+    },
+    /// Send something to one member's session.
+    PushTo {
+        user_id: String,
+        push: Push,
+    },
+    Ended,
+}
+
+/// Every room of this node.
+pub struct Rooms {
+    rooms: Mutex<HashMap<String, mpsc::Sender<RoomCommand>>>,
+    grace: Duration,
+}
+
+impl Rooms {
+    pub fn new(grace: Duration) -> Rooms {
+        Rooms {
+            rooms: Mutex::new(HashMap::new()),
+            grace,
+        }
+    }
+
+    /// The room of a conference, started on first use.
+    pub fn room(&self, conf: &Conference, state: u16) -> mpsc::Sender<RoomCommand> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tx) = rooms.get(&conf.conf_id)
+            && !tx.is_closed()
+        {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_BUFFER);
+        let room = Room::new(
+            conf.conf_id.clone(),
+            conf.name.clone(),
+            conf.chair_user_id.clone(),
+            state,
+        );
+        tokio::spawn(run_room(room, rx, tx.clone(), self.grace));
+        rooms.insert(conf.conf_id.clone(), tx.clone());
+        tx
+    }
+
+    /// The room of a conference when it runs on this node.
+    pub fn existing(&self, conf_id: &str) -> Option<mpsc::Sender<RoomCommand>> {
+        let rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms.get(conf_id).filter(|tx| !tx.is_closed()).cloned()
+    }
+}
+
+struct Attached {
+    session: SessionId,
+    outbox: mpsc::Sender<Push>,
+}
+
+async fn run_room(
+    mut room: Room,
+    mut commands: mpsc::Receiver<RoomCommand>,
+    me: mpsc::Sender<RoomCommand>,
+    grace: Duration,
+) {
+    let (events, _) = broadcast::channel::<Arc<ConferenceEvent>>(EVENT_BUFFER);
+    let mut attached: HashMap<String, Attached> = HashMap::new();
+    let publish = |list: Vec<ConferenceEvent>| {
+        for event in list {
+            // No receiver is fine: nobody watches right now.
+            let _ = events.send(Arc::new(event));
+        }
+    };
+    while let Some(command) = commands.recv().await {
+        let now = now_ms();
+        match command {
+            RoomCommand::Watch { since, reply } => {
+                let initial = match since.and_then(|s| room.events_since(s)) {
+                    Some(missed) => Initial::Events(missed),
+                    None => Initial::Snapshot(room.snapshot()),
+                };
+                let _ = reply.send(Watch {
+                    initial,
+                    events: events.subscribe(),
+                });
+            }
+            RoomCommand::Join {
+                user_id,
+                name,
+                session,
+                outbox,
+                audio_muted,
+                video_enabled,
+                reply,
+            } => {
+                if let Some(old) = attached.insert(user_id.clone(), Attached { session, outbox })
+                    && old.session != session
+                {
+                    // The same account from a new connection takes over.
+                    let _ = old
+                        .outbox
+                        .try_send(Push::Close("replaced by a newer connection"));
+                }
+                publish(room.join(&user_id, &name, audio_muted, video_enabled, now));
+                let _ = reply.send(room.member(&user_id).cloned().ok_or(RoomError::NotAMember));
+            }
+            RoomCommand::Leave { user_id, session } => {
+                if attached.get(&user_id).is_some_and(|a| a.session == session) {
+                    attached.remove(&user_id);
+                    publish(room.leave(&user_id, LeaveReason::Left, now));
+                }
+            }
+            RoomCommand::SetAudio {
+                by,
+                target,
+                muted,
+                reply,
+            } => {
+                let result = if by == target || room.is_chair(&by) {
+                    room.set_audio(&target, muted, now).map(&publish)
+                } else {
+                    Err(RoomError::NotChair)
+                };
+                let _ = reply.send(result);
+            }
+            RoomCommand::SetVideo {
+                user_id,
+                enabled,
+                reply,
+            } => {
+                let _ = reply.send(room.set_video(&user_id, enabled, now).map(&publish));
+            }
+            RoomCommand::Pin { by, target, reply } => {
+                let _ = reply.send(room.pin(&by, target.as_deref(), now).map(&publish));
+            }
+            RoomCommand::Remove { by, target, reply } => {
+                let result = if !room.is_chair(&by) {
+                    Err(RoomError::NotChair)
+                } else if !room.is_member(&target) {
+                    Err(RoomError::NoSuchMember(target.clone()))
+                } else {
+                    if let Some(a) = attached.remove(&target) {
+                        let _ = a.outbox.try_send(Push::Close("removed by the chair"));
+                    }
+                    publish(room.leave(&target, LeaveReason::Removed, now));
+                    Ok(())
+                };
+                let _ = reply.send(result);
+            }
+            RoomCommand::Speaking { user_id, speaking } => {
+                publish(room.set_speaking(&user_id, speaking, now))
+            }
+            RoomCommand::SessionClosed { user_id, session } => {
+                if attached.get(&user_id).is_some_and(|a| a.session == session) {
+                    publish(room.set_connected(&user_id, false, now));
+                    let me = me.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(grace).await;
+                        let _ = me
+                            .send(RoomCommand::GraceExpired { user_id, session })
+                            .await;
+                    });
+                }
+            }
+            RoomCommand::GraceExpired { user_id, session } => {
+                // Only when no newer connection took the member over.
+                if attached.get(&user_id).is_some_and(|a| a.session == session) {
+                    attached.remove(&user_id);
+                    publish(room.leave(&user_id, LeaveReason::ConnectionLost, now));
+                }
+            }
+            RoomCommand::PushTo { user_id, push } => {
+                if let Some(a) = attached.get(&user_id) {
+                    // Bounded and never awaited here: a session that stopped
+                    // reading is closed by its own idle timeout.
+                    let _ = a.outbox.try_send(push);
+                }
+            }
+            RoomCommand::Ended => {
+                publish(room.set_state(31, now));
+                let members: Vec<String> = room.members().map(|m| m.user_id.clone()).collect();
+                for user_id in members {
+                    publish(room.leave(&user_id, LeaveReason::ConferenceEnded, now));
+                }
+                for (_, a) in attached.drain() {
+                    let _ = a.outbox.try_send(Push::Close("the conference ended"));
+                }
+            }
+        }
+    }
+}
