@@ -121,3 +121,9 @@ impl axum::response::IntoResponse for AppError {
         response
     }
 }
+
+impl From<AppError> for ErrorObject {
+    fn from(e: AppError) -> Self {
+        e.to_rpc()
+    }
+}

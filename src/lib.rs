@@ -50,6 +50,8 @@ pub struct AppState {
     pub throttle: Mutex<FailureWindow>,
     pub metrics: Metrics,
     pub rooms: rooms::Rooms,
+    /// The media plane; absent for the CLI's commands, which serve no media.
+    pub media: Option<confgate_media::Media>,
     /// Numbers WebSocket sessions.
     pub next_session: std::sync::atomic::AtomicU64,
 }
@@ -66,6 +68,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] http::tls::TlsError),
+    #[error("media: {0}")]
+    Media(#[from] confgate_media::MediaError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -76,6 +80,13 @@ pub enum StartError {
 /// Opens the store and builds the shared state, without serving. The CLI's
 /// `conference` commands use this against the same data as `serve`.
 pub async fn open_state(config: Config) -> Result<Arc<AppState>, StartError> {
+    open_state_with(config, None).await
+}
+
+async fn open_state_with(
+    config: Config,
+    media: Option<confgate_media::Media>,
+) -> Result<Arc<AppState>, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -97,7 +108,11 @@ pub async fn open_state(config: Config) -> Result<Arc<AppState>, StartError> {
         keys: TokenKeys::from_stored(&secret),
         throttle: Mutex::new(throttle),
         metrics: Metrics::default(),
-        rooms: rooms::Rooms::new(Duration::from_millis(config.websocket.grace_ms)),
+        rooms: rooms::Rooms::new(
+            Duration::from_millis(config.websocket.grace_ms),
+            media.clone(),
+        ),
+        media,
         next_session: std::sync::atomic::AtomicU64::new(1),
         store,
         config,
@@ -110,12 +125,15 @@ pub struct Server {
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    pump: Option<JoinHandle<()>>,
 }
 
 impl Server {
     /// Opens the store, binds the listener and starts serving and sweeping.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let state = open_state(config).await?;
+        let media = confgate_media::Media::start(&config.media).await?;
+        let media_events = media.take_events();
+        let state = open_state_with(config, Some(media)).await?;
         let tls = if state.config.plain_http {
             None
         } else {
@@ -136,11 +154,15 @@ impl Server {
         let router = http::router::app(state.clone());
         let serve = tokio::spawn(http::serve(listener, router, tls, shutdown_rx.clone()));
         let sweep = tokio::spawn(sweeper(state.clone(), shutdown_rx));
+        // Runs as long as the media plane; stopped at shutdown.
+        let pump =
+            media_events.map(|events| tokio::spawn(rooms::media_events(state.clone(), events)));
         Ok(Server {
             local_addr,
             state,
             shutdown,
             tasks: vec![serve, sweep],
+            pump,
         })
     }
 
@@ -158,6 +180,9 @@ impl Server {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Some(pump) = self.pump {
+            pump.abort();
         }
         self.state.store.close().await;
     }

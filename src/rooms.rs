@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use confgate_media::{Media, MediaEvent};
 use confgate_signalling::events::{ConferenceEvent, LeaveReason, MemberView, Snapshot};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -110,23 +111,26 @@ pub enum RoomCommand {
 /// Every room of this node.
 pub struct Rooms {
     rooms: Mutex<HashMap<String, mpsc::Sender<RoomCommand>>>,
+    /// Which conference each member that joined on this node is in: media
+    /// events name only the member.
+    members: Mutex<HashMap<String, String>>,
     grace: Duration,
+    media: Option<Media>,
 }
 
 impl Rooms {
-    pub fn new(grace: Duration) -> Rooms {
+    pub fn new(grace: Duration, media: Option<Media>) -> Rooms {
         Rooms {
             rooms: Mutex::new(HashMap::new()),
+            members: Mutex::new(HashMap::new()),
             grace,
+            media,
         }
     }
 
     /// The room of a conference, started on first use.
     pub fn room(&self, conf: &Conference, state: u16) -> mpsc::Sender<RoomCommand> {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rooms = lock(&self.rooms);
         if let Some(tx) = rooms.get(&conf.conf_id)
             && !tx.is_closed()
         {
@@ -139,19 +143,88 @@ impl Rooms {
             conf.chair_user_id.clone(),
             state,
         );
-        tokio::spawn(run_room(room, rx, tx.clone(), self.grace));
+        tokio::spawn(run_room(
+            room,
+            rx,
+            tx.clone(),
+            self.grace,
+            self.media.clone(),
+        ));
         rooms.insert(conf.conf_id.clone(), tx.clone());
         tx
     }
 
     /// The room of a conference when it runs on this node.
     pub fn existing(&self, conf_id: &str) -> Option<mpsc::Sender<RoomCommand>> {
-        let rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms.get(conf_id).filter(|tx| !tx.is_closed()).cloned()
+        lock(&self.rooms)
+            .get(conf_id)
+            .filter(|tx| !tx.is_closed())
+            .cloned()
     }
+
+    /// Records that `user_id` joined `conf_id` here.
+    pub fn bind_member(&self, user_id: &str, conf_id: &str) {
+        lock(&self.members).insert(user_id.to_string(), conf_id.to_string());
+    }
+
+    /// The room a member joined on this node.
+    pub fn room_of(&self, user_id: &str) -> Option<mpsc::Sender<RoomCommand>> {
+        let conf_id = lock(&self.members).get(user_id).cloned()?;
+        self.existing(&conf_id)
+    }
+}
+
+/// The maps are only read or written in short sections without awaits; a
+/// panic elsewhere cannot leave them half-written.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Carries the media plane's events to the rooms: subscriber offers to the
+/// member's page, speaking changes to its room.
+pub async fn media_events(state: Arc<crate::AppState>, mut events: mpsc::Receiver<MediaEvent>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            MediaEvent::SubscriberOffer { member, offer_sdp } => {
+                if let Some(room) = state.rooms.room_of(&member) {
+                    let push = Push::Notify(media_offer(&offer_sdp));
+                    let _ = room
+                        .send(RoomCommand::PushTo {
+                            user_id: member,
+                            push,
+                        })
+                        .await;
+                }
+            }
+            MediaEvent::Speaking {
+                member, speaking, ..
+            } => {
+                if let Some(room) = state.rooms.room_of(&member) {
+                    let _ = room
+                        .send(RoomCommand::Speaking {
+                            user_id: member,
+                            speaking,
+                        })
+                        .await;
+                }
+            }
+            MediaEvent::Connected { member, leg } => {
+                tracing::debug!(%member, ?leg, "media connected")
+            }
+            MediaEvent::Disconnected { member, leg } => {
+                tracing::debug!(%member, ?leg, "media disconnected")
+            }
+            other => tracing::debug!(?other, "media event"),
+        }
+    }
+}
+
+/// The `media.offer` notification for a subscriber offer.
+pub fn media_offer(sdp: &str) -> Value {
+    confgate_signalling::jsonrpc::notification(
+        confgate_signalling::events::notify::MEDIA_OFFER,
+        serde_json::json!({ "sdp": sdp }),
+    )
 }
 
 struct Attached {
@@ -164,7 +237,33 @@ async fn run_room(
     mut commands: mpsc::Receiver<RoomCommand>,
     me: mpsc::Sender<RoomCommand>,
     grace: Duration,
+    media: Option<Media>,
 ) {
+    // Keeps the media plane's forwarding in step with the members' state:
+    // muting and camera-off stop forwarding at the server; a member who goes
+    // loses its connections.
+    let forwarding = |room: &Room, user_id: &str| {
+        let target = room
+            .member(user_id)
+            .map(|m| (!m.audio_muted, m.video_enabled));
+        let media = media.clone();
+        let user_id = user_id.to_string();
+        async move {
+            if let (Some(media), Some((audio, video))) = (media, target) {
+                // A member without media connections yet has nothing to stop.
+                let _ = media.set_forwarding(user_id, audio, video).await;
+            }
+        }
+    };
+    let gone = |user_id: &str| {
+        let media = media.clone();
+        let user_id = user_id.to_string();
+        async move {
+            if let Some(media) = media {
+                media.remove_member(user_id).await;
+            }
+        }
+    };
     let (events, _) = broadcast::channel::<Arc<ConferenceEvent>>(EVENT_BUFFER);
     let mut attached: HashMap<String, Attached> = HashMap::new();
     let publish = |list: Vec<ConferenceEvent>| {
@@ -204,12 +303,14 @@ async fn run_room(
                         .try_send(Push::Close("replaced by a newer connection"));
                 }
                 publish(room.join(&user_id, &name, audio_muted, video_enabled, now));
+                forwarding(&room, &user_id).await;
                 let _ = reply.send(room.member(&user_id).cloned().ok_or(RoomError::NotAMember));
             }
             RoomCommand::Leave { user_id, session } => {
                 if attached.get(&user_id).is_some_and(|a| a.session == session) {
                     attached.remove(&user_id);
                     publish(room.leave(&user_id, LeaveReason::Left, now));
+                    gone(&user_id).await;
                 }
             }
             RoomCommand::SetAudio {
@@ -223,6 +324,9 @@ async fn run_room(
                 } else {
                     Err(RoomError::NotChair)
                 };
+                if result.is_ok() {
+                    forwarding(&room, &target).await;
+                }
                 let _ = reply.send(result);
             }
             RoomCommand::SetVideo {
@@ -245,6 +349,7 @@ async fn run_room(
                         let _ = a.outbox.try_send(Push::Close("removed by the chair"));
                     }
                     publish(room.leave(&target, LeaveReason::Removed, now));
+                    gone(&target).await;
                     Ok(())
                 };
                 let _ = reply.send(result);
@@ -269,6 +374,7 @@ async fn run_room(
                 if attached.get(&user_id).is_some_and(|a| a.session == session) {
                     attached.remove(&user_id);
                     publish(room.leave(&user_id, LeaveReason::ConnectionLost, now));
+                    gone(&user_id).await;
                 }
             }
             RoomCommand::PushTo { user_id, push } => {
@@ -283,6 +389,7 @@ async fn run_room(
                 let members: Vec<String> = room.members().map(|m| m.user_id.clone()).collect();
                 for user_id in members {
                     publish(room.leave(&user_id, LeaveReason::ConferenceEnded, now));
+                    gone(&user_id).await;
                 }
                 for (_, a) in attached.drain() {
                     let _ = a.outbox.try_send(Push::Close("the conference ended"));

@@ -158,6 +158,8 @@ fn serve(args: &[&str]) -> Serving {
     let mut child = Command::new(BIN)
         .args(args)
         .env_remove("RUST_LOG")
+        // Any free media port: a developer's own server may hold 40000.
+        .env("CONFGATE_MEDIA__UDP_PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

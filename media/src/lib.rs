@@ -1,30 +1,186 @@
-//! confgate's media plane.
+//! confgate's media plane: an SFU that terminates each browser's WebRTC itself and forwards RTP
+//! between the members of a conference.
 //!
-//! This crate will hold the WebRTC peers (webrtc-rs's sans-I/O core `rtc`),
-//! the RTP router, main-video and active-speaker choice, and the plain-RTP
-//! bridge to an MCU. It knows nothing of HTTP, tokens or databases: the
-//! control plane talks to it through plain-data commands and events.
+//! It knows nothing of HTTP, tokens or databases. The control plane drives it through
+//! [`Media`] (plain-data requests, answered asynchronously) and hears back through
+//! [`MediaEvent`]s.
 //!
-//! Today it owns the media section of the configuration, so that the address
-//! plan (one UDP port per media loop, announced addresses for 1:1 NAT) is
-//! fixed and validated from the first release.
+//! ```text
+//!   control plane                      media loop (one tokio task, owns everything below)
+//!  ───────────────                    ─────────────────────────────────────────────────────
+//!   Media::publish ──┐                  ┌──────────────┐   UDP :udp_port (one socket)
+//!   Media::subscribe ├─ Command ──────► │  Demux       │◄── STUN (by USERNAME ufrag)
+//!   Media::…         ┘  (channel)       │  ufrag, addr │◄── DTLS / SRTP (by remote address)
+//!                                       └──────┬───────┘
+//!   MediaEvent ◄─── (channel) ───┐             ▼
+//!                                │   RTCPeerConnection (rtc, sans-I/O), 2 per member:
+//!                                │     publish leg   (browser offers, sends)
+//!                                │     subscribe leg (server offers, sends to the browser)
+//!                                │             │ RTP from a publish leg
+//!                                │             ▼
+//!                                └── Router::forward ─► handle_write on each subscriber leg
+//!                                    (SSRC/seq/ts/PT/extension rewrite, keyframe gating)
+//! ```
+//!
+//! # Design, and why
+//!
+//! - **rtc, not the async `webrtc` crate.** webrtc 0.21 binds one socket per connection and has
+//!   no single-port mode; its `write_rtp` crosses a channel and an async mutex per packet. The
+//!   sans-I/O core lets one loop own one socket and every connection on it.
+//! - **One socket per loop, demultiplexed** (see `demux.rs`): STUN requests by the local ICE
+//!   ufrag (the server picks every ufrag, unique per loop), everything else by the remote address
+//!   learned from those requests. One port is what a firewall or a 1:1 NAT wants to see.
+//! - **A conference lives on one loop**, so forwarding a packet to the other members is a plain
+//!   function call on data the loop owns: no lock, no channel hop per packet. Several loops (one
+//!   per core by default, each on `udp_port + n`) serve different conferences; [`Media`] keeps
+//!   the room → loop directory (a mutex on the control path only).
+//! - **Two connections per member**, as LiveKit does: the *publish* leg is offered by the
+//!   browser (sendonly audio/video; the server answers recvonly), the *subscribe* leg is offered
+//!   by the server (one sendonly audio and video transceiver per other member, plus a data
+//!   channel so the transport exists before anyone publishes). Each leg has exactly one offerer,
+//!   so there is no glare; when members come or go the server re-offers the subscribe leg and the
+//!   browser answers.
+//! - **ICE-lite** on the server: it has public (or announced) addresses and only answers checks;
+//!   the browser is always the controlling agent. A trickled remote candidate is accepted but not
+//!   needed: the browser's checks teach the server its address (peer-reflexive), mDNS `.local`
+//!   candidates included. rtc's lite agent still sends one triggered check per nominated pair;
+//!   its response carries no USERNAME and is routed by address like DTLS.
+//! - **Host candidates** are `announced_ips`, else `bind_ip`, else the interface addresses. The
+//!   socket cannot tell which of its addresses a datagram was sent to (no IP_PKTINFO in tokio),
+//!   so rtc is told every datagram arrived on the first candidate: a multi-homed server should
+//!   bind or announce one address.
+//! - **Stable SSRCs**: each forwarded track gets an SSRC chosen by the server that never
+//!   changes, whatever the publisher does (republishing, muting). Sequence numbers and
+//!   timestamps are rewritten to stay continuous; payload types and header-extension ids are
+//!   rewritten to what each subscriber negotiated (rtc and browsers drop what was not
+//!   negotiated).
+//! - **Keyframes**: a subscriber's video starts at a keyframe. The server asks the publisher
+//!   (PLI) when a subscription's video starts, when video forwarding resumes, and when a
+//!   subscriber sends PLI/FIR; requests per track are coalesced (see `keyframe.rs`).
+//! - **Server-side mute**: [`Media::set_forwarding`] stops forwarding a member's audio or video
+//!   at the server; video resumes at a requested keyframe.
+//! - **SRTP**: AEAD-AES-GCM profiles are offered first (cheaper per packet than AES-CM/SHA1).
+//!
+//! # The per-packet path
+//!
+//! Datagram → demux (one hash lookup) → `handle_read` on that connection → `poll_read` →
+//! `Router::forward` (table lookups and integer arithmetic) → one `handle_write` per subscriber
+//! → `poll_write` → `send_to`. No lock, no log line, no channel. Allocations left are rtc's
+//! (decrypted buffers, SRTP output, its interceptor queues) plus, per copy, the header-extension
+//! vector when a forwarded extension is present (rtc takes packets by value).
+//!
+//! # Events and commands
+//!
+//! Commands travel on an unbounded channel: each is awaited by its caller, so the queue holds at
+//! most one per concurrent control-plane call. Events travel on a bounded channel of 4096 that a
+//! loop never blocks on: when it is full the loop keeps lifecycle events in its own queue and
+//! retries every 50 ms, so none is ever dropped.
+//!
+//! # Not done here
+//!
+//! Simulcast/SVC layer selection, bandwidth estimation towards subscribers, RTX, the MCU leg,
+//! main-video choice, active-speaker detection (the [`MediaEvent::Speaking`] event is reserved).
 
-use std::net::IpAddr;
+mod demux;
+mod keyframe;
+mod media_loop;
+mod peer;
+mod rewrite;
+mod router;
+mod sdp;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use media_loop::{Command, LoopHandle};
+
+/// The conference id.
+pub type RoomId = String;
+/// The user id. Unique across the conferences one [`Media`] serves.
+pub type MemberId = String;
+
+/// One of the two connections of a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// The browser sends its camera and microphone (the browser offers).
+    Publish,
+    /// The browser receives the other members (the server offers).
+    Subscribe,
+}
+
+/// What the media plane tells the control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// A new subscriber offer for `member` (members came or went): send it to the browser and
+    /// call [`Media::subscriber_answer`] with the reply.
+    SubscriberOffer { member: MemberId, offer_sdp: String },
+    /// A leg is connected (ICE and DTLS are up). May repeat after a `Disconnected`.
+    Connected { member: MemberId, leg: Leg },
+    /// A leg lost connectivity, failed, or was closed.
+    Disconnected { member: MemberId, leg: Leg },
+    /// Reserved for active-speaker detection from RFC 6464 audio levels; not emitted yet.
+    Speaking {
+        room: RoomId,
+        member: MemberId,
+        speaking: bool,
+    },
+}
+
+/// Why a request failed, and whose fault it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The peer's SDP is not usable (peer's fault).
+    #[error("bad SDP: {0}")]
+    BadSdp(String),
+    /// The peer's ICE candidate is not a candidate (peer's fault).
+    #[error("bad ICE candidate: {0}")]
+    BadCandidate(String),
+    /// The peer offered nothing the server can receive (peer incompatible).
+    #[error("incompatible peer: {0}")]
+    Incompatible(String),
+    /// No member by that id on this server (caller's mistake, or the member was removed).
+    #[error("no such member: {0}")]
+    NoSuchMember(MemberId),
+    /// The member is already in another conference (caller's mistake).
+    #[error("member {member} is in room {room}")]
+    OtherRoom { member: MemberId, room: RoomId },
+    /// There is no subscriber offer waiting for this answer (caller's mistake).
+    #[error("no subscriber offer is waiting for an answer from {0}")]
+    NoOfferPending(MemberId),
+    /// Binding or using the UDP socket failed (infrastructure).
+    #[error("media socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The media loop has stopped (shut down, or its runtime is gone).
+    #[error("the media loop has stopped")]
+    Closed,
+    /// rtc failed where it should not have (a bug here or in rtc).
+    #[error("internal WebRTC failure: {0}")]
+    Internal(String),
+}
 
 /// The `[media]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// The UDP port of the first media loop; loop `n` uses `udp_port + n`.
-    /// Default 40000.
+    /// The UDP port of the first media loop; loop `n` uses `udp_port + n`. 0 means any free
+    /// port for each loop (tests). Default 40000.
     pub udp_port: u16,
     /// Addresses announced as host candidates, for a server behind 1:1 NAT.
-    /// Default: the addresses of the interfaces.
+    /// Default: `bind_ip` if it is a specific address, else the addresses of the interfaces.
     pub announced_ips: Vec<IpAddr>,
     /// Number of media loops; 0 means one per core. Default 0.
     pub loops: usize,
+    /// The address the media sockets bind to. Default: none, meaning 0.0.0.0 (every IPv4
+    /// interface). A server with several addresses should bind one, or announce one: inbound
+    /// packets are attributed to the first candidate address.
+    pub bind_ip: Option<IpAddr>,
 }
 
 impl Default for MediaConfig {
@@ -33,14 +189,13 @@ impl Default for MediaConfig {
             udp_port: 40000,
             announced_ips: Vec::new(),
             loops: 0,
+            bind_ip: None,
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MediaConfigError {
-    #[error("udp_port must be above 0")]
-    ZeroPort,
     #[error("udp_port {port} + {loops} loops runs past port 65535")]
     PortRange { port: u16, loops: usize },
     #[error("announced_ips must not contain unspecified addresses like {0}")]
@@ -49,10 +204,9 @@ pub enum MediaConfigError {
 
 impl MediaConfig {
     pub fn validate(&self) -> Result<(), MediaConfigError> {
-        if self.udp_port == 0 {
-            return Err(MediaConfigError::ZeroPort);
-        }
-        if usize::from(self.udp_port) + self.loops.max(1) - 1 > usize::from(u16::MAX) {
+        if self.udp_port != 0
+            && usize::from(self.udp_port) + self.loops.max(1) - 1 > usize::from(u16::MAX)
+        {
             return Err(MediaConfigError::PortRange {
                 port: self.udp_port,
                 loops: self.loops,
@@ -62,6 +216,331 @@ impl MediaConfig {
             return Err(MediaConfigError::Unspecified(*ip));
         }
         Ok(())
+    }
+
+    fn loop_count(&self) -> usize {
+        match self.loops {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+}
+
+/// Packet counters, summed over every loop since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// RTP packets received from publishers.
+    pub packets_received: u64,
+    /// RTP packets written to subscribers (one per copy).
+    pub packets_forwarded: u64,
+    /// Packets or copies that could not be forwarded: no such track, a payload type the
+    /// subscriber did not negotiate, a straggler across an SSRC switch, rtc or the socket
+    /// refused it.
+    pub packets_dropped: u64,
+    /// Copies withheld on purpose: forwarding switched off, or video waiting for a keyframe.
+    pub packets_withheld: u64,
+    /// Datagrams that matched no connection (garbage, unknown ufrag, unknown address).
+    pub datagrams_unrouted: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) received: AtomicU64,
+    pub(crate) forwarded: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) withheld: AtomicU64,
+    pub(crate) unrouted: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// 4096 events: lifecycle events come a few per member per minute, so this absorbs a control
+/// plane that stalls for a long while. When it is full a loop keeps further events in its own
+/// queue and retries (never drops them); a loop never blocks on it.
+const EVENT_CAPACITY: usize = 4096;
+
+/// Which loop serves which room and member. Touched by control-plane calls only.
+#[derive(Debug, Default)]
+struct Directory {
+    /// Room -> (loop, members).
+    rooms: HashMap<RoomId, (usize, usize)>,
+    /// Member -> (room, loop).
+    members: HashMap<MemberId, (RoomId, usize)>,
+    /// Rooms per loop, for choosing the least loaded.
+    load: Vec<usize>,
+}
+
+impl Directory {
+    fn assign(&mut self, room: &str, member: &str) -> Result<usize, MediaError> {
+        if let Some((r, index)) = self.members.get(member) {
+            if r != room {
+                return Err(MediaError::OtherRoom {
+                    member: member.to_owned(),
+                    room: r.clone(),
+                });
+            }
+            return Ok(*index);
+        }
+        let index = match self.rooms.get_mut(room) {
+            Some((index, count)) => {
+                *count += 1;
+                *index
+            }
+            None => {
+                let index = (0..self.load.len())
+                    .min_by_key(|i| self.load[*i])
+                    .unwrap_or(0);
+                if let Some(load) = self.load.get_mut(index) {
+                    *load += 1;
+                }
+                self.rooms.insert(room.to_owned(), (index, 1));
+                index
+            }
+        };
+        self.members
+            .insert(member.to_owned(), (room.to_owned(), index));
+        Ok(index)
+    }
+
+    fn find(&self, member: &str) -> Option<usize> {
+        self.members.get(member).map(|(_, index)| *index)
+    }
+
+    fn release(&mut self, member: &str) -> Option<usize> {
+        let (room, index) = self.members.remove(member)?;
+        if let Some((_, count)) = self.rooms.get_mut(&room) {
+            *count -= 1;
+            if *count == 0 {
+                self.rooms.remove(&room);
+                if let Some(load) = self.load.get_mut(index) {
+                    *load = load.saturating_sub(1);
+                }
+            }
+        }
+        Some(index)
+    }
+}
+
+struct Inner {
+    loops: Vec<LoopHandle>,
+    /// A std mutex, never held across an await: directory updates are short and happen only on
+    /// control-plane calls.
+    directory: Mutex<Directory>,
+    events: Mutex<Option<mpsc::Receiver<MediaEvent>>>,
+    counters: Arc<Counters>,
+}
+
+/// The handle to the media plane. Cheap to clone; every clone talks to the same loops.
+#[derive(Clone)]
+pub struct Media {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Media")
+            .field("loops", &self.inner.loops.len())
+            .field("local_addr", &self.local_addr())
+            .finish()
+    }
+}
+
+impl Media {
+    /// Binds the socket(s) and starts the loop(s) on the current tokio runtime.
+    pub async fn start(config: &MediaConfig) -> Result<Media, MediaError> {
+        let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let counters = Arc::new(Counters::default());
+        let count = config.loop_count();
+        let mut loops = Vec::with_capacity(count);
+        for n in 0..count {
+            let port = match config.udp_port {
+                0 => 0,
+                p => p.saturating_add(u16::try_from(n).unwrap_or(u16::MAX)),
+            };
+            loops.push(
+                media_loop::spawn(config, port, events_tx.clone(), Arc::clone(&counters)).await?,
+            );
+        }
+        let directory = Directory {
+            load: vec![0; loops.len()],
+            ..Directory::default()
+        };
+        Ok(Media {
+            inner: Arc::new(Inner {
+                loops,
+                directory: Mutex::new(directory),
+                events: Mutex::new(Some(events_rx)),
+                counters,
+            }),
+        })
+    }
+
+    /// The UDP address the first loop is bound to (for tests with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner
+            .loops
+            .first()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.local_addr)
+    }
+
+    /// The UDP addresses of every loop.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.loops.iter().map(|l| l.local_addr).collect()
+    }
+
+    fn directory(&self) -> std::sync::MutexGuard<'_, Directory> {
+        // A panic while holding the lock leaves a consistent map (every update is one insert or
+        // remove), so a poisoned lock is still usable.
+        self.inner
+            .directory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn loop_for(&self, member: &str) -> Result<&LoopHandle, MediaError> {
+        let index = self
+            .directory()
+            .find(member)
+            .ok_or_else(|| MediaError::NoSuchMember(member.to_owned()))?;
+        self.inner.loops.get(index).ok_or(MediaError::Closed)
+    }
+
+    fn assign(&self, room: &str, member: &str) -> Result<&LoopHandle, MediaError> {
+        let index = self.directory().assign(room, member)?;
+        self.inner.loops.get(index).ok_or(MediaError::Closed)
+    }
+
+    async fn call<T>(
+        handle: &LoopHandle,
+        command: impl FnOnce(oneshot::Sender<Result<T, MediaError>>) -> Command,
+    ) -> Result<T, MediaError> {
+        let (reply, answer) = oneshot::channel();
+        handle
+            .commands
+            .send(command(reply))
+            .map_err(|_| MediaError::Closed)?;
+        answer.await.map_err(|_| MediaError::Closed)?
+    }
+
+    /// The browser's publish offer -> the server's answer SDP. A new offer from the same
+    /// browser connection (same ICE ufrag) renegotiates it; an offer from a new connection
+    /// replaces the old one.
+    pub async fn publish(
+        &self,
+        room: RoomId,
+        member: MemberId,
+        offer_sdp: String,
+    ) -> Result<String, MediaError> {
+        let handle = self.assign(&room, &member)?;
+        Self::call(handle, |reply| Command::Publish {
+            room,
+            member,
+            offer_sdp,
+            reply,
+        })
+        .await
+    }
+
+    /// Opens (or reopens) the subscriber connection and returns the server's offer SDP (it
+    /// includes every other member's tracks present now).
+    pub async fn subscribe(&self, room: RoomId, member: MemberId) -> Result<String, MediaError> {
+        let handle = self.assign(&room, &member)?;
+        Self::call(handle, |reply| Command::Subscribe {
+            room,
+            member,
+            reply,
+        })
+        .await
+    }
+
+    /// The browser's answer to the last subscriber offer.
+    pub async fn subscriber_answer(
+        &self,
+        member: MemberId,
+        answer_sdp: String,
+    ) -> Result<(), MediaError> {
+        let handle = self.loop_for(&member)?;
+        Self::call(handle, |reply| Command::SubscriberAnswer {
+            member,
+            answer_sdp,
+            reply,
+        })
+        .await
+    }
+
+    /// A trickled remote ICE candidate (the `a=candidate` value, as the browser sends it).
+    /// Under ICE-lite the server does not need it; a valid candidate is accepted, an empty one
+    /// (end of candidates) too, garbage is [`MediaError::BadCandidate`].
+    pub async fn remote_candidate(
+        &self,
+        member: MemberId,
+        leg: Leg,
+        candidate: String,
+    ) -> Result<(), MediaError> {
+        let handle = self.loop_for(&member)?;
+        Self::call(handle, |reply| Command::RemoteCandidate {
+            member,
+            leg,
+            candidate,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops or resumes forwarding of a member's audio / video at the server. Video resumes at
+    /// a keyframe, which is requested from the member's browser.
+    pub async fn set_forwarding(
+        &self,
+        member: MemberId,
+        audio: bool,
+        video: bool,
+    ) -> Result<(), MediaError> {
+        let handle = self.loop_for(&member)?;
+        Self::call(handle, |reply| Command::SetForwarding {
+            member,
+            audio,
+            video,
+            reply,
+        })
+        .await
+    }
+
+    /// Closes both connections of a member; the others get a renegotiation offer without its
+    /// tracks. Unknown members are ignored.
+    pub async fn remove_member(&self, member: MemberId) {
+        let index = self.directory().release(&member);
+        let Some(handle) = index.and_then(|i| self.inner.loops.get(i)) else {
+            return;
+        };
+        // Ignore the result: a stopped loop has no member left to remove.
+        let _ = Self::call(handle, |reply| Command::RemoveMember { member, reply }).await;
+    }
+
+    /// Events for the control plane; the receiver can be taken once.
+    pub fn take_events(&self) -> Option<mpsc::Receiver<MediaEvent>> {
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Counters for tests and metrics.
+    pub fn stats(&self) -> MediaStats {
+        let c = &self.inner.counters;
+        MediaStats {
+            packets_received: c.received.load(Ordering::Relaxed),
+            packets_forwarded: c.forwarded.load(Ordering::Relaxed),
+            packets_dropped: c.dropped.load(Ordering::Relaxed),
+            packets_withheld: c.withheld.load(Ordering::Relaxed),
+            datagrams_unrouted: c.unrouted.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -75,12 +554,17 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_plans() {
+    fn port_zero_means_any_port() {
         let zero = MediaConfig {
             udp_port: 0,
+            loops: 4,
             ..MediaConfig::default()
         };
-        assert_eq!(zero.validate(), Err(MediaConfigError::ZeroPort));
+        assert_eq!(zero.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_bad_plans() {
         let past = MediaConfig {
             udp_port: 65535,
             loops: 2,
@@ -98,5 +582,40 @@ mod tests {
             any.validate(),
             Err(MediaConfigError::Unspecified(_))
         ));
+    }
+
+    #[test]
+    fn old_configs_still_parse() {
+        let config: MediaConfig =
+            toml_like("udp_port = 41000\nannounced_ips = [\"192.0.2.1\"]\nloops = 2\n");
+        assert_eq!(config.bind_ip, None);
+        assert_eq!(config.udp_port, 41000);
+    }
+
+    fn toml_like(json: &str) -> MediaConfig {
+        toml::from_str(json).expect("config")
+    }
+
+    #[test]
+    fn directory_keeps_a_room_on_one_loop_and_balances_rooms() {
+        let mut d = Directory {
+            load: vec![0, 0],
+            ..Directory::default()
+        };
+        let a = d.assign("r1", "a").expect("a");
+        let b = d.assign("r1", "b").expect("b");
+        assert_eq!(a, b);
+        let c = d.assign("r2", "c").expect("c");
+        assert_ne!(a, c);
+        assert!(matches!(
+            d.assign("r2", "a"),
+            Err(MediaError::OtherRoom { .. })
+        ));
+        assert_eq!(d.find("b"), Some(a));
+        assert_eq!(d.release("a"), Some(a));
+        assert_eq!(d.release("a"), None);
+        assert_eq!(d.release("b"), Some(a));
+        // r1 is gone: its loop is the least loaded again.
+        assert_eq!(d.assign("r3", "d").expect("d"), a);
     }
 }

@@ -417,6 +417,38 @@ impl Session {
                 })
                 .await
             }
+            "media.offer" => {
+                let p: Sdp = req.params()?;
+                self.publish(p.sdp).await
+            }
+            "media.answer" => {
+                let p: Sdp = req.params()?;
+                let media = self.media()?;
+                media
+                    .subscriber_answer(self.user.user_id.clone(), p.sdp)
+                    .await
+                    .map_err(media_error)
+                    .map(|()| json!({}))
+            }
+            "media.candidate" => {
+                let p: Candidate = req.params()?;
+                let media = self.media()?;
+                let candidate = p.candidate.and_then(|c| c.candidate).unwrap_or_default();
+                media
+                    .remote_candidate(self.user.user_id.clone(), p.leg.into(), candidate)
+                    .await
+                    .map_err(media_error)
+                    .map(|()| json!({}))
+            }
+            "media.restartIce" => {
+                let p: RestartIce = req.params()?;
+                match p.leg {
+                    LegName::Subscribe => self.subscribe().await.map(|()| json!({})),
+                    // The page restarts its own offer: it sends a new media.offer
+                    // made with iceRestart.
+                    LegName::Publish => Ok(json!({})),
+                }
+            }
             other => return Err(ErrorObject::method_not_found(other)),
         };
         self.state.metrics.rpc(&req.method, result.is_ok());
@@ -445,7 +477,46 @@ impl Session {
         self.room.send(command).await.map_err(|_| closed())?;
         let member = rx.await.map_err(|_| closed())?.map_err(room_error)?;
         self.joined = true;
+        self.state
+            .rooms
+            .bind_member(&self.user.user_id, &self.conf.conf_id);
+        // The subscriber connection starts at once: the page receives the
+        // others whether or not it publishes.
+        if let Err(e) = self.subscribe().await {
+            tracing::warn!(user_id = %self.user.user_id, error = %e, "subscriber offer failed");
+        }
         Ok(json!({ "confId": self.conf.conf_id, "member": member }))
+    }
+
+    fn media(&self) -> AppResult<&confgate_media::Media> {
+        self.state
+            .media
+            .as_ref()
+            .ok_or_else(|| AppError::Internal("no media plane on this node".into()))
+    }
+
+    async fn publish(&mut self, offer: String) -> AppResult<Value> {
+        let media = self.media()?;
+        let answer = media
+            .publish(self.conf.conf_id.clone(), self.user.user_id.clone(), offer)
+            .await
+            .map_err(media_error)?;
+        Ok(json!({ "sdp": answer }))
+    }
+
+    /// Makes a subscriber offer and queues it for the page.
+    async fn subscribe(&mut self) -> AppResult<()> {
+        let media = self.media()?;
+        let offer = media
+            .subscribe(self.conf.conf_id.clone(), self.user.user_id.clone())
+            .await
+            .map_err(media_error)?;
+        // The outbox is drained by this session's own loop right after the
+        // current request is answered.
+        let _ = self
+            .outbox
+            .try_send(Push::Notify(crate::rooms::media_offer(&offer)));
+        Ok(())
     }
 
     async fn leave(&mut self) -> AppResult<Value> {
@@ -477,6 +548,22 @@ impl Session {
         self.room.send(command(reply)).await.map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?.map_err(room_error)?;
         Ok(json!({}))
+    }
+}
+
+/// The media plane's errors on the wire: the peer's faults are -32602 with
+/// the reason; ours are logged and internal.
+fn media_error(e: confgate_media::MediaError) -> AppError {
+    use confgate_media::MediaError as M;
+    match e {
+        M::BadSdp(_) | M::BadCandidate(_) | M::Incompatible(_) => {
+            AppError::InvalidParams(e.to_string())
+        }
+        M::NoSuchMember(_) | M::NoOfferPending(_) => AppError::Conflict(format!(
+            "{e}: send media.offer or wait for a server offer first"
+        )),
+        M::OtherRoom { .. } => AppError::Conflict(e.to_string()),
+        other => AppError::Internal(other.to_string()),
     }
 }
 
@@ -552,6 +639,46 @@ struct MuteMember {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SetMainVideo {
     user_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Sdp {
+    sdp: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum LegName {
+    Publish,
+    Subscribe,
+}
+
+impl From<LegName> for confgate_media::Leg {
+    fn from(leg: LegName) -> Self {
+        match leg {
+            LegName::Publish => confgate_media::Leg::Publish,
+            LegName::Subscribe => confgate_media::Leg::Subscribe,
+        }
+    }
+}
+
+/// The browser's `RTCIceCandidateInit`; only the candidate line matters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CandidateInit {
+    candidate: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Candidate {
+    leg: LegName,
+    candidate: Option<CandidateInit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartIce {
+    leg: LegName,
 }
 
 #[derive(Debug, Deserialize)]

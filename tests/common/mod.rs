@@ -134,6 +134,10 @@ impl TestServer {
             ..Config::default()
         };
         config.database.url = mysql.as_ref().map(|m| m.url.clone());
+        // Any free port on loopback: tests run side by side.
+        config.media.udp_port = 0;
+        config.media.bind_ip = Some(std::net::Ipv4Addr::LOCALHOST.into());
+        config.media.loops = 1;
         tweak(&mut config);
         let tls = !config.plain_http;
         let server = Server::start(config).await.expect("server starts");

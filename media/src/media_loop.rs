@@ -1,0 +1,1392 @@
+//! A media loop: one tokio task that owns one UDP socket, every peer connection of the rooms it
+//! serves, and their routing table. Control-plane requests arrive as [`Command`]s; datagrams and
+//! timers drive the rest. Nothing here is shared: no lock is taken after start.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut as _, BytesMut};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{
+    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::demux::Demux;
+use crate::peer;
+use crate::router::{
+    CodecInfo, KeyframeRequest, Kind, MemberKey, OtherRoom, PeerKey, Router, TrackRef,
+};
+use crate::sdp;
+use crate::{Counters, Leg, MediaConfig, MediaError, MediaEvent, MemberId, RoomId};
+
+type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
+
+/// A control-plane request to a loop.
+pub(crate) enum Command {
+    Publish {
+        room: RoomId,
+        member: MemberId,
+        offer_sdp: String,
+        reply: Reply<String>,
+    },
+    Subscribe {
+        room: RoomId,
+        member: MemberId,
+        reply: Reply<String>,
+    },
+    SubscriberAnswer {
+        member: MemberId,
+        answer_sdp: String,
+        reply: Reply<()>,
+    },
+    RemoteCandidate {
+        member: MemberId,
+        leg: Leg,
+        candidate: String,
+        reply: Reply<()>,
+    },
+    SetForwarding {
+        member: MemberId,
+        audio: bool,
+        video: bool,
+        reply: Reply<()>,
+    },
+    RemoveMember {
+        member: MemberId,
+        reply: Reply<()>,
+    },
+}
+
+/// How the control plane reaches a loop. The command channel is unbounded because every
+/// command is awaited by its caller: the queue never holds more than the number of concurrent
+/// control-plane calls.
+pub(crate) struct LoopHandle {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+/// 50 ms: the granularity of keyframe-request retries (500 ms) and of event-queue retries.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(50);
+/// At most this many datagrams are read per wake-up before timers get a turn.
+const RECV_BATCH: usize = 64;
+/// Receive buffers are carved from blocks of this size (see `read_socket`).
+const RECV_BLOCK: usize = 64 * 1024;
+/// 2048 bytes: a 1500-byte Ethernet MTU datagram with room to spare; larger ones are truncated
+/// and fail authentication, as they would on any WebRTC path.
+const MAX_DATAGRAM: usize = 2048;
+/// 24 characters of ufrag and password: RFC 8445 asks for at least 4 and 22 characters of
+/// randomness; a long ufrag also makes a collision in the demultiplexer negligible.
+const ICE_UFRAG_LEN: usize = 24;
+const ICE_PWD_LEN: usize = 32;
+/// The label of the data channel every subscriber connection carries, so that its transport
+/// exists even before any other member publishes.
+const DATA_CHANNEL_LABEL: &str = "confgate";
+/// The SSRC the server puts in the sender field of its PLIs. The publish leg sends no media,
+/// so there is no SSRC of its own to name; browsers do not check it.
+const PLI_SENDER_SSRC: u32 = 1;
+
+/// What a publish leg learned about its incoming streams.
+#[derive(Debug, Default)]
+struct PublishLeg {
+    /// The receivers whose media is forwarded: the first audio and the first video one.
+    forwarded: Vec<(RTCRtpReceiverId, Kind)>,
+    /// Incoming SSRC -> kind, filled as streams open. A handful of entries: a linear scan.
+    ssrcs: Vec<(u32, Option<Kind>)>,
+    /// The browser's ICE ufrag: a new offer with the same one renegotiates this connection.
+    remote_ufrag: String,
+}
+
+/// One forwarded track on a subscribe leg.
+#[derive(Debug, Clone, Copy)]
+struct OutSlot {
+    track: TrackRef,
+    sender: RTCRtpSenderId,
+}
+
+#[derive(Debug, Default)]
+struct SubscribeLeg {
+    slots: Vec<OutSlot>,
+    /// Senders whose track was removed: their transceivers are reused for the next track of
+    /// the same kind, so m-lines do not pile up.
+    free: Vec<Kind>,
+    awaiting_answer: bool,
+    renegotiate: bool,
+}
+
+#[derive(Debug)]
+enum Role {
+    Publish(PublishLeg),
+    Subscribe(SubscribeLeg),
+}
+
+struct Peer {
+    pc: RTCPeerConnection,
+    member: MemberKey,
+    ufrag: String,
+    role: Role,
+    /// DTLS is up: media can be written.
+    connected: bool,
+    /// `Connected` was reported to the control plane and not yet followed by `Disconnected`.
+    reported: bool,
+    next_timeout: Option<Instant>,
+    timeout_stale: bool,
+}
+
+impl Peer {
+    fn leg(&self) -> Leg {
+        match self.role {
+            Role::Publish(_) => Leg::Publish,
+            Role::Subscribe(_) => Leg::Subscribe,
+        }
+    }
+}
+
+/// Binds the socket and spawns the loop on the current runtime.
+pub(crate) async fn spawn(
+    config: &MediaConfig,
+    port: u16,
+    events: mpsc::Sender<MediaEvent>,
+    counters: Arc<Counters>,
+) -> Result<LoopHandle, MediaError> {
+    let bind_ip = config.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let socket = bind(SocketAddr::new(bind_ip, port))?;
+    let local_addr = socket.local_addr()?;
+    let candidate_ips = candidate_ips(config, local_addr.ip());
+    let tag_addr = SocketAddr::new(
+        candidate_ips.first().copied().unwrap_or(local_addr.ip()),
+        local_addr.port(),
+    );
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let media_loop = MediaLoop {
+        socket,
+        port: local_addr.port(),
+        candidate_ips,
+        tag_addr,
+        peers: Vec::new(),
+        free_peers: Vec::new(),
+        demux: Demux::new(),
+        router: Router::new(),
+        events,
+        overflow: VecDeque::new(),
+        counters,
+        recv_buf: BytesMut::new(),
+    };
+    tokio::spawn(media_loop.run(command_rx));
+    Ok(LoopHandle {
+        commands,
+        local_addr,
+    })
+}
+
+/// 4 MiB of kernel buffer each way: a loop that is busy for a few milliseconds must not lose
+/// the burst of a keyframe (tens of 1200-byte packets per publisher) meanwhile. The kernel caps
+/// it at net.core.rmem_max / wmem_max; raise those on a production host.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Host candidate addresses: the announced ones, else the bound address, else every
+/// non-loopback address of the bound family (loopback if there is nothing else).
+fn candidate_ips(config: &MediaConfig, bound: IpAddr) -> Vec<IpAddr> {
+    if !config.announced_ips.is_empty() {
+        return config.announced_ips.clone();
+    }
+    if !bound.is_unspecified() {
+        return vec![bound];
+    }
+    let mut ips: Vec<IpAddr> = rtc::shared::ifaces::ifaces()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.addr.map(|a| a.ip()))
+        .filter(|ip| ip.is_ipv4() == bound.is_ipv4() && !ip.is_loopback() && !ip.is_unspecified())
+        .collect();
+    ips.dedup();
+    if ips.is_empty() {
+        ips.push(if bound.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        });
+    }
+    ips
+}
+
+fn kind_of(kind: RtpCodecKind) -> Option<Kind> {
+    match kind {
+        RtpCodecKind::Audio => Some(Kind::Audio),
+        RtpCodecKind::Video => Some(Kind::Video),
+        _ => None,
+    }
+}
+
+struct MediaLoop {
+    socket: UdpSocket,
+    port: u16,
+    candidate_ips: Vec<IpAddr>,
+    /// The local address rtc is told every datagram arrived on: the first host candidate. A
+    /// wildcard-bound socket does not tell which of its addresses a datagram was sent to.
+    tag_addr: SocketAddr,
+    peers: Vec<Option<Peer>>,
+    free_peers: Vec<PeerKey>,
+    demux: Demux<PeerKey>,
+    router: Router,
+    events: mpsc::Sender<MediaEvent>,
+    /// Events the channel had no room for, oldest first.
+    overflow: VecDeque<MediaEvent>,
+    counters: Arc<Counters>,
+    recv_buf: BytesMut,
+}
+
+impl MediaLoop {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut housekeeping = Instant::now() + HOUSEKEEPING_INTERVAL;
+        loop {
+            let now = Instant::now();
+            if now >= housekeeping {
+                self.housekeeping(now);
+                housekeeping = now + HOUSEKEEPING_INTERVAL;
+            }
+            self.run_timeouts(now);
+            let deadline = self
+                .next_deadline()
+                .map_or(housekeeping, |d| d.min(housekeeping));
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                ready = self.socket.readable() => {
+                    if ready.is_ok() {
+                        self.read_socket();
+                    }
+                }
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+        self.shutdown();
+    }
+
+    // ---------------------------------------------------------------- the per-packet path
+
+    fn read_socket(&mut self) {
+        for _ in 0..RECV_BATCH {
+            // Datagrams are received straight into a block shared by consecutive datagrams and
+            // split off it: one allocation per block instead of one (plus a copy) per datagram.
+            // `reserve` reuses the block once rtc has dropped every datagram cut from it.
+            if self.recv_buf.capacity() - self.recv_buf.len() < MAX_DATAGRAM {
+                self.recv_buf.reserve(RECV_BLOCK);
+            }
+            let mut limited = (&mut self.recv_buf).limit(MAX_DATAGRAM);
+            let from = match self.socket.try_recv_buf_from(&mut limited) {
+                Ok((_, from)) => from,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // ICMP errors surface here on some systems: they concern one datagram.
+                Err(_) => continue,
+            };
+            let datagram = self.recv_buf.split();
+            let now = Instant::now();
+            let key = match self.demux.route(&datagram, from) {
+                Ok(key) => key,
+                Err(_) => {
+                    Counters::add(&self.counters.unrouted, 1);
+                    continue;
+                }
+            };
+            let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+                Counters::add(&self.counters.unrouted, 1);
+                continue;
+            };
+            let message = TaggedBytesMut {
+                now,
+                transport: TransportContext {
+                    local_addr: self.tag_addr,
+                    peer_addr: from,
+                    ecn: None,
+                    transport_protocol: TransportProtocol::UDP,
+                },
+                message: datagram,
+            };
+            if peer.pc.handle_read(message).is_err() {
+                Counters::add(&self.counters.dropped, 1);
+            }
+            self.drive(key, now);
+        }
+    }
+
+    /// Drains everything a connection has for us after it was fed: events, inbound media,
+    /// outbound datagrams.
+    fn drive(&mut self, key: PeerKey, now: Instant) {
+        let mut events = Vec::new();
+        while let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) {
+            if let Some(event) = peer.pc.poll_event() {
+                events.push(event);
+                continue;
+            }
+            let Some(TaggedRTCMessage { message, .. }) = peer.pc.poll_read() else {
+                break;
+            };
+            match message {
+                RTCMessage::RtpPacket(track_id, packet) => self.on_rtp(key, &track_id, packet, now),
+                RTCMessage::RtcpPacket(_, packets) => self.on_rtcp(&packets, now),
+                _ => {}
+            }
+        }
+        for event in events {
+            self.on_event(key, event, now);
+        }
+        self.flush(key);
+    }
+
+    fn on_rtp(&mut self, key: PeerKey, track_id: &str, packet: rtp::Packet, now: Instant) {
+        Counters::add(&self.counters.received, 1);
+        let Some(kind) = self.publish_kind(key, track_id, packet.header.ssrc) else {
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        };
+        let Some(member) = self
+            .peers
+            .get(key)
+            .and_then(Option::as_ref)
+            .map(|p| p.member)
+        else {
+            return;
+        };
+        let MediaLoop {
+            router,
+            peers,
+            socket,
+            counters,
+            ..
+        } = self;
+        let header = &packet.header;
+        let outcome = router.forward(
+            member,
+            kind,
+            header.ssrc,
+            header.sequence_number,
+            header.timestamp,
+            header.payload_type,
+            &packet.payload,
+            now,
+            |copy| {
+                let Some(subscriber) = peers.get_mut(copy.subscriber).and_then(Option::as_mut)
+                else {
+                    Counters::add(&counters.dropped, 1);
+                    return;
+                };
+                let extensions = if header.extensions.is_empty() {
+                    Vec::new()
+                } else {
+                    header
+                        .extensions
+                        .iter()
+                        .filter_map(|e| {
+                            copy.extensions.get(e.id).map(|id| rtp::header::Extension {
+                                id,
+                                payload: e.payload.clone(),
+                            })
+                        })
+                        .collect()
+                };
+                let out = rtp::Packet {
+                    header: rtp::header::Header {
+                        version: 2,
+                        padding: header.padding,
+                        extension: !extensions.is_empty(),
+                        marker: header.marker,
+                        payload_type: copy.payload_type,
+                        sequence_number: copy.sequence_number,
+                        timestamp: copy.timestamp,
+                        ssrc: copy.ssrc,
+                        csrc: header.csrc.clone(),
+                        extension_profile: if extensions.is_empty() {
+                            0
+                        } else {
+                            header.extension_profile
+                        },
+                        extensions,
+                        extensions_padding: 0,
+                    },
+                    payload: packet.payload.clone(),
+                };
+                let written = subscriber.pc.handle_write(TaggedRTCMessage {
+                    now,
+                    // rtc ignores the track id on this path; an empty String allocates nothing.
+                    message: RTCMessage::RtpPacket(String::new(), out),
+                });
+                if written.is_err() {
+                    Counters::add(&counters.dropped, 1);
+                }
+                subscriber.timeout_stale = true;
+                send_all(socket, &mut subscriber.pc, counters);
+            },
+        );
+        Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
+        Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
+        Counters::add(&self.counters.dropped, u64::from(outcome.dropped));
+    }
+
+    /// The kind of an incoming stream of a publish leg, if it is one we forward.
+    fn publish_kind(&mut self, key: PeerKey, track_id: &str, ssrc: u32) -> Option<Kind> {
+        let peer = self.peers.get_mut(key)?.as_mut()?;
+        let Role::Publish(leg) = &mut peer.role else {
+            return None;
+        };
+        if let Some((_, kind)) = leg.ssrcs.iter().find(|(s, _)| *s == ssrc) {
+            return *kind;
+        }
+        // First packet of a stream we were not told about: find its receiver by track id.
+        let mut found = None;
+        for (receiver, kind) in &leg.forwarded {
+            if let Some(r) = peer.pc.rtp_receiver(*receiver)
+                && r.track().track_id() == track_id
+            {
+                found = Some(*kind);
+            }
+        }
+        leg.ssrcs.push((ssrc, found));
+        found
+    }
+
+    /// RTCP delivered by [`peer::DeliverKeyframeRequests`]: PLI and FIR from subscribers.
+    fn on_rtcp(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
+        for packet in packets {
+            let any = packet.as_any();
+            if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                if let Some(request) = self.router.keyframe_wanted(pli.media_ssrc, now) {
+                    self.send_pli(request, now);
+                }
+            } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                for entry in &fir.fir {
+                    if let Some(request) = self.router.keyframe_wanted(entry.ssrc, now) {
+                        self.send_pli(request, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_pli(&mut self, request: KeyframeRequest, now: Instant) {
+        let MediaLoop {
+            peers,
+            socket,
+            counters,
+            ..
+        } = self;
+        let Some(peer) = peers.get_mut(request.publisher).and_then(Option::as_mut) else {
+            return;
+        };
+        if !peer.connected {
+            // Nothing can be sent before DTLS is up; a browser starts with a keyframe anyway.
+            return;
+        }
+        let pli = PictureLossIndication {
+            sender_ssrc: PLI_SENDER_SSRC,
+            media_ssrc: request.media_ssrc,
+        };
+        if peer
+            .pc
+            .handle_write(TaggedRTCMessage {
+                now,
+                message: RTCMessage::RtcpPacket(String::new(), vec![Box::new(pli)]),
+            })
+            .is_ok()
+        {
+            peer.timeout_stale = true;
+            send_all(socket, &mut peer.pc, counters);
+        }
+    }
+
+    fn flush(&mut self, key: PeerKey) {
+        let MediaLoop {
+            peers,
+            socket,
+            counters,
+            ..
+        } = self;
+        if let Some(peer) = peers.get_mut(key).and_then(Option::as_mut) {
+            send_all(socket, &mut peer.pc, counters);
+            peer.next_timeout = peer.pc.poll_timeout();
+            peer.timeout_stale = false;
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let mut deadline: Option<Instant> = None;
+        for peer in self.peers.iter_mut().flatten() {
+            if peer.timeout_stale {
+                peer.next_timeout = peer.pc.poll_timeout();
+                peer.timeout_stale = false;
+            }
+            if let Some(t) = peer.next_timeout {
+                deadline = Some(deadline.map_or(t, |d| d.min(t)));
+            }
+        }
+        deadline
+    }
+
+    fn run_timeouts(&mut self, now: Instant) {
+        for key in 0..self.peers.len() {
+            let due = self.peers[key]
+                .as_ref()
+                .is_some_and(|p| p.next_timeout.is_some_and(|t| t <= now));
+            if !due {
+                continue;
+            }
+            if let Some(peer) = self.peers[key].as_mut() {
+                // A failing timer handler (say, a DTLS retransmission error) is rtc's business:
+                // the connection state events tell us if the connection is lost.
+                let _ = peer.pc.handle_timeout(now);
+            }
+            self.drive(key, now);
+        }
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        let mut requests = Vec::new();
+        self.router.poll_keyframes(now, |r| requests.push(r));
+        for request in requests {
+            self.send_pli(request, now);
+        }
+        while let Some(event) = self.overflow.pop_front() {
+            match self.events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    self.overflow.push_front(event);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.overflow.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- connection events
+
+    fn on_event(&mut self, key: PeerKey, event: RTCPeerConnectionEvent, now: Instant) {
+        match event {
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                self.on_state(key, state, now);
+            }
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+                    return;
+                };
+                let member = peer.member;
+                let Role::Publish(leg) = &mut peer.role else {
+                    return;
+                };
+                let kind = leg
+                    .forwarded
+                    .iter()
+                    .find(|(r, _)| *r == init.receiver_id)
+                    .map(|(_, k)| *k);
+                leg.ssrcs.retain(|(s, _)| *s != init.ssrc);
+                leg.ssrcs.push((init.ssrc, kind));
+                if let Some(kind) = kind
+                    && let Some(m) = self.router.member_mut(member)
+                    && let Some(track) = m.tracks[kind.index()].as_mut()
+                {
+                    track.source_ssrc = Some(init.ssrc);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_state(&mut self, key: PeerKey, state: RTCPeerConnectionState, now: Instant) {
+        let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+            return;
+        };
+        let leg = peer.leg();
+        let member = peer.member;
+        let mut report = None;
+        match state {
+            RTCPeerConnectionState::Connected => {
+                peer.connected = true;
+                if !peer.reported {
+                    peer.reported = true;
+                    report = Some(true);
+                }
+            }
+            RTCPeerConnectionState::Disconnected
+            | RTCPeerConnectionState::Failed
+            | RTCPeerConnectionState::Closed
+                if peer.reported =>
+            {
+                peer.reported = false;
+                report = Some(false);
+            }
+            _ => {}
+        }
+        if let (Some(connected), Some(m)) = (report, self.router.member(member)) {
+            let member = m.id.clone();
+            self.emit(if connected {
+                MediaEvent::Connected { member, leg }
+            } else {
+                MediaEvent::Disconnected { member, leg }
+            });
+        }
+        if state == RTCPeerConnectionState::Connected && leg == Leg::Subscribe {
+            for request in self.router.activate_subscriber(key, now) {
+                self.send_pli(request, now);
+            }
+        }
+        if state == RTCPeerConnectionState::Failed {
+            tracing::info!(peer = key, ?leg, "media leg failed; closing it");
+            self.drop_leg(key, now);
+        }
+    }
+
+    /// A leg failed: close it; a publish leg takes its tracks with it.
+    fn drop_leg(&mut self, key: PeerKey, now: Instant) {
+        let Some(peer) = self.peers.get(key).and_then(Option::as_ref) else {
+            return;
+        };
+        let member = peer.member;
+        let publish = matches!(peer.role, Role::Publish(_));
+        self.close_peer(key);
+        if publish {
+            let mut changed = false;
+            for kind in Kind::ALL {
+                changed |= self.router.unpublish(member, kind);
+            }
+            if changed {
+                self.renegotiate_room(member, now);
+            }
+        }
+    }
+
+    fn emit(&mut self, event: MediaEvent) {
+        if !self.overflow.is_empty() {
+            self.overflow.push_back(event);
+            return;
+        }
+        match self.events.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => self.overflow.push_back(event),
+        }
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    fn handle_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Publish {
+                room,
+                member,
+                offer_sdp,
+                reply,
+            } => {
+                let result = self.publish(&room, &member, offer_sdp, now);
+                if let Err(e) = &result {
+                    tracing::debug!(%room, %member, error = %e, "publish refused");
+                }
+                let _ = reply.send(result);
+            }
+            Command::Subscribe {
+                room,
+                member,
+                reply,
+            } => {
+                let result = self.subscribe(&room, &member, now);
+                let _ = reply.send(result);
+            }
+            Command::SubscriberAnswer {
+                member,
+                answer_sdp,
+                reply,
+            } => {
+                let result = self.subscriber_answer(&member, answer_sdp, now);
+                let _ = reply.send(result);
+            }
+            Command::RemoteCandidate {
+                member,
+                leg,
+                candidate,
+                reply,
+            } => {
+                let result = self.remote_candidate(&member, leg, &candidate);
+                let _ = reply.send(result);
+            }
+            Command::SetForwarding {
+                member,
+                audio,
+                video,
+                reply,
+            } => {
+                let result = self.set_forwarding(&member, audio, video, now);
+                let _ = reply.send(result);
+            }
+            Command::RemoveMember { member, reply } => {
+                self.remove_member(&member, now);
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    fn join(&mut self, room: &str, member: &str) -> Result<MemberKey, MediaError> {
+        self.router
+            .join(room, member)
+            .map_err(|OtherRoom(room)| MediaError::OtherRoom {
+                member: member.to_owned(),
+                room,
+            })
+    }
+
+    fn member_key(&self, member: &str) -> Result<MemberKey, MediaError> {
+        self.router
+            .key(member)
+            .ok_or_else(|| MediaError::NoSuchMember(member.to_owned()))
+    }
+
+    /// A member that has no connection left after a failed request is forgotten.
+    fn forget_if_idle(&mut self, key: MemberKey) {
+        if self
+            .router
+            .member(key)
+            .is_some_and(|m| m.publisher.is_none() && m.subscriber.is_none())
+        {
+            self.router.leave(key);
+        }
+    }
+
+    fn new_peer(
+        &mut self,
+        member: MemberKey,
+        role: Role,
+        now: Instant,
+    ) -> Result<PeerKey, MediaError> {
+        let mut ufrag = peer::ice_string(ICE_UFRAG_LEN);
+        while !self.demux.ufrag_free(&ufrag) {
+            ufrag = peer::ice_string(ICE_UFRAG_LEN);
+        }
+        let pc = peer::build(&ufrag, &peer::ice_string(ICE_PWD_LEN), now)?;
+        let peer = Peer {
+            pc,
+            member,
+            ufrag: ufrag.clone(),
+            role,
+            connected: false,
+            reported: false,
+            next_timeout: None,
+            timeout_stale: true,
+        };
+        let key = match self.free_peers.pop() {
+            Some(key) => {
+                self.peers[key] = Some(peer);
+                key
+            }
+            None => {
+                self.peers.push(Some(peer));
+                self.peers.len() - 1
+            }
+        };
+        self.demux.add_ufrag(ufrag, key);
+        Ok(key)
+    }
+
+    /// Closes a connection and forgets it: demultiplexer entries, fanouts, the member's
+    /// reference. Reports `Disconnected` if `Connected` was reported.
+    fn close_peer(&mut self, key: PeerKey) {
+        let Some(mut peer) = self.peers.get_mut(key).and_then(Option::take) else {
+            return;
+        };
+        self.free_peers.push(key);
+        // Sends DTLS close_notify so the browser notices at once.
+        let _ = peer.pc.close();
+        send_all(&self.socket, &mut peer.pc, &self.counters);
+        self.demux.remove(&peer.ufrag, key);
+        let leg = peer.leg();
+        if leg == Leg::Subscribe {
+            self.router.remove_subscriber(key);
+        }
+        if let Some(member) = self.router.member_mut(peer.member) {
+            let slot = match leg {
+                Leg::Publish => &mut member.publisher,
+                Leg::Subscribe => &mut member.subscriber,
+            };
+            if *slot == Some(key) {
+                *slot = None;
+            }
+            let id = member.id.clone();
+            if peer.reported {
+                self.emit(MediaEvent::Disconnected { member: id, leg });
+            }
+        }
+    }
+
+    fn publish(
+        &mut self,
+        room: &str,
+        member: &str,
+        offer_sdp: String,
+        now: Instant,
+    ) -> Result<String, MediaError> {
+        let summary = sdp::inspect(&offer_sdp).map_err(MediaError::BadSdp)?;
+        let offer = RTCSessionDescription::offer(offer_sdp)
+            .map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let member_key = self.join(room, member)?;
+        let existing = self
+            .router
+            .member(member_key)
+            .and_then(|m| m.publisher)
+            .filter(|key| {
+                matches!(
+                    self.peers.get(*key).and_then(Option::as_ref).map(|p| &p.role),
+                    Some(Role::Publish(leg)) if Some(&leg.remote_ufrag) == summary.ice_ufrag.as_ref()
+                )
+            });
+        let result = match existing {
+            Some(key) => self.answer_publish(key, offer, false),
+            None => {
+                let key = self.new_peer(
+                    member_key,
+                    Role::Publish(PublishLeg {
+                        remote_ufrag: summary.ice_ufrag.clone().unwrap_or_default(),
+                        ..PublishLeg::default()
+                    }),
+                    now,
+                )?;
+                match self.answer_publish(key, offer, true) {
+                    Ok(answer) => {
+                        if let Some(old) = self.router.member(member_key).and_then(|m| m.publisher)
+                        {
+                            self.close_peer(old);
+                        }
+                        if let Some(m) = self.router.member_mut(member_key) {
+                            m.publisher = Some(key);
+                        }
+                        Ok(answer)
+                    }
+                    Err(e) => {
+                        self.close_peer(key);
+                        Err(e)
+                    }
+                }
+            }
+        };
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.forget_if_idle(member_key);
+                return Err(e);
+            }
+        };
+        let key = self.router.member(member_key).and_then(|m| m.publisher);
+        if let Some(key) = key {
+            self.register_tracks(key, member_key, now);
+            self.flush(key);
+        }
+        Ok(answer)
+    }
+
+    fn answer_publish(
+        &mut self,
+        key: PeerKey,
+        offer: RTCSessionDescription,
+        fresh: bool,
+    ) -> Result<String, MediaError> {
+        let (ips, port) = (self.candidate_ips.clone(), self.port);
+        let peer = self
+            .peers
+            .get_mut(key)
+            .and_then(Option::as_mut)
+            .ok_or(MediaError::Closed)?;
+        let now = Instant::now();
+        peer.pc
+            .set_remote_description(now, offer)
+            .map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        if fresh {
+            peer::add_host_candidates(&mut peer.pc, &ips, port)?;
+        }
+        let answer = peer
+            .pc
+            .create_answer(None)
+            .map_err(|e| MediaError::Incompatible(e.to_string()))?;
+        peer.pc
+            .set_local_description(now, answer)
+            .map_err(|e| MediaError::Internal(format!("applying our answer: {e}")))?;
+        let sdp = peer.pc.local_description().map(|d| d.sdp).ok_or_else(|| {
+            MediaError::Internal("no local description after answering".to_owned())
+        })?;
+        // Which receivers carry media we can forward: the first audio and the first video one
+        // with a negotiated codec.
+        let mut forwarded: Vec<(RTCRtpReceiverId, Kind)> = Vec::new();
+        let transceivers: Vec<_> = peer.pc.get_transceivers().collect();
+        for id in transceivers {
+            let Some(receiver) = peer.pc.rtp_transceiver(id).and_then(|t| t.receiver()) else {
+                continue;
+            };
+            let Some(mut r) = peer.pc.rtp_receiver(receiver) else {
+                continue;
+            };
+            let Some(kind) = kind_of(r.track().kind()) else {
+                continue;
+            };
+            if r.get_parameters().rtp_parameters.codecs.is_empty()
+                || forwarded.iter().any(|(_, k)| *k == kind)
+            {
+                continue;
+            }
+            forwarded.push((receiver, kind));
+        }
+        if forwarded.is_empty() {
+            return Err(MediaError::Incompatible(
+                "no offered audio or video codec is supported (the server takes audio/opus, video/VP8, video/H264)"
+                    .to_owned(),
+            ));
+        }
+        if let Role::Publish(leg) = &mut peer.role {
+            leg.forwarded = forwarded;
+            leg.ssrcs.clear();
+        }
+        Ok(sdp)
+    }
+
+    /// Publishes the tracks of a publish leg in the router, and re-offers the room's other
+    /// subscribers if tracks came or went.
+    fn register_tracks(&mut self, key: PeerKey, member: MemberKey, now: Instant) {
+        let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+            return;
+        };
+        let Role::Publish(leg) = &peer.role else {
+            return;
+        };
+        let forwarded = leg.forwarded.clone();
+        let mut changed = false;
+        for kind in Kind::ALL {
+            let Some((receiver, _)) = forwarded.iter().find(|(_, k)| *k == kind) else {
+                changed |= self.router.unpublish(member, kind);
+                continue;
+            };
+            let Some(mut r) = peer.pc.rtp_receiver(*receiver) else {
+                continue;
+            };
+            let source_ssrc = r.track().ssrcs().next();
+            let parameters = r.get_parameters();
+            let codecs: Vec<CodecInfo> = parameters
+                .rtp_parameters
+                .codecs
+                .iter()
+                .map(peer::codec_info)
+                .collect();
+            let extensions: Vec<(String, u8)> = parameters
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .filter_map(|e| u8::try_from(e.id).ok().map(|id| (e.uri.clone(), id)))
+                .collect();
+            changed |= self.router.publish(
+                member,
+                kind,
+                codecs,
+                extensions,
+                source_ssrc,
+                peer::random_ssrc,
+            );
+        }
+        if changed {
+            self.renegotiate_room(member, now);
+        }
+    }
+
+    fn subscribe(&mut self, room: &str, member: &str, now: Instant) -> Result<String, MediaError> {
+        let member_key = self.join(room, member)?;
+        if let Some(old) = self.router.member(member_key).and_then(|m| m.subscriber) {
+            self.close_peer(old);
+        }
+        let key = match self.new_peer(member_key, Role::Subscribe(SubscribeLeg::default()), now) {
+            Ok(key) => key,
+            Err(e) => {
+                self.forget_if_idle(member_key);
+                return Err(e);
+            }
+        };
+        let (ips, port) = (self.candidate_ips.clone(), self.port);
+        let setup = self
+            .peers
+            .get_mut(key)
+            .and_then(Option::as_mut)
+            .ok_or(MediaError::Closed)
+            .and_then(|peer| {
+                peer.pc
+                    .create_data_channel(DATA_CHANNEL_LABEL, None)
+                    .map_err(|e| MediaError::Internal(format!("creating the data channel: {e}")))?;
+                peer::add_host_candidates(&mut peer.pc, &ips, port)
+            });
+        if let Some(m) = self.router.member_mut(member_key) {
+            m.subscriber = Some(key);
+        }
+        let offer = setup.and_then(|()| {
+            self.sync_slots(key);
+            self.offer(key)
+        });
+        match offer {
+            Ok(offer) => {
+                self.flush(key);
+                Ok(offer)
+            }
+            Err(e) => {
+                self.close_peer(key);
+                self.forget_if_idle(member_key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Brings a subscribe leg's senders in line with what its member should receive. Returns
+    /// whether anything changed.
+    fn sync_slots(&mut self, key: PeerKey) -> bool {
+        let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+            return false;
+        };
+        let wanted = self.router.wanted_tracks(peer.member);
+        let Role::Subscribe(leg) = &mut peer.role else {
+            return false;
+        };
+        let mut changed = false;
+        let mut kept = Vec::with_capacity(leg.slots.len());
+        for slot in leg.slots.drain(..) {
+            if wanted.contains(&slot.track) {
+                kept.push(slot);
+                continue;
+            }
+            changed = true;
+            // The track is gone from the offer; removal only fails on a closed connection.
+            let _ = peer.pc.remove_track(slot.sender);
+            self.router.remove_fanout(slot.track, key);
+            leg.free.push(slot.track.kind);
+        }
+        leg.slots = kept;
+        for track in wanted {
+            if leg.slots.iter().any(|s| s.track == track) {
+                continue;
+            }
+            let Some(publisher) = self.router.member(track.publisher) else {
+                continue;
+            };
+            let Some(published) = &publisher.tracks[track.kind.index()] else {
+                continue;
+            };
+            let Some(codec) = published.codecs.first() else {
+                continue;
+            };
+            let rtc_kind = match track.kind {
+                Kind::Audio => RtpCodecKind::Audio,
+                Kind::Video => RtpCodecKind::Video,
+            };
+            // msid: the stream is the publishing member, so the page can tell whose track it is.
+            let media_track = MediaStreamTrack::new(
+                publisher.id.clone(),
+                format!("{}-{}", publisher.id, track.kind.as_str()),
+                format!("{}-{}", publisher.id, track.kind.as_str()),
+                rtc_kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(track.out_ssrc),
+                        ..Default::default()
+                    },
+                    codec: RTCRtpCodec {
+                        mime_type: codec.mime_type.clone(),
+                        clock_rate: codec.clock_rate,
+                        channels: codec.channels,
+                        sdp_fmtp_line: codec.fmtp.clone(),
+                        rtcp_feedback: Vec::new(),
+                    },
+                    ..Default::default()
+                }],
+            );
+            let sender = if let Some(i) = leg.free.iter().position(|k| *k == track.kind) {
+                leg.free.swap_remove(i);
+                // Reuses the first stopped sender's transceiver of this kind (sendonly).
+                peer.pc.add_track(media_track).ok()
+            } else {
+                peer.pc
+                    .add_transceiver_from_track(
+                        media_track,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Sendonly,
+                            streams: vec![publisher.id.clone()],
+                            send_encodings: vec![],
+                        }),
+                    )
+                    .ok()
+                    .and_then(|id| peer.pc.rtp_transceiver(id).and_then(|t| t.sender()))
+            };
+            if let Some(sender) = sender {
+                leg.slots.push(OutSlot { track, sender });
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn offer(&mut self, key: PeerKey) -> Result<String, MediaError> {
+        let peer = self
+            .peers
+            .get_mut(key)
+            .and_then(Option::as_mut)
+            .ok_or(MediaError::Closed)?;
+        let offer = peer
+            .pc
+            .create_offer(None)
+            .map_err(|e| MediaError::Internal(format!("creating an offer: {e}")))?;
+        peer.pc
+            .set_local_description(Instant::now(), offer)
+            .map_err(|e| MediaError::Internal(format!("applying our offer: {e}")))?;
+        if let Role::Subscribe(leg) = &mut peer.role {
+            leg.awaiting_answer = true;
+            leg.renegotiate = false;
+        }
+        peer.pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| MediaError::Internal("no local description after offering".to_owned()))
+    }
+
+    /// Re-offers every subscribe leg in `member`'s room except its own.
+    fn renegotiate_room(&mut self, member: MemberKey, now: Instant) {
+        let Some(room) = self.router.member(member).map(|m| m.room.clone()) else {
+            return;
+        };
+        let subscribers: Vec<PeerKey> = self
+            .router
+            .room_members(&room)
+            .iter()
+            .filter(|k| **k != member)
+            .filter_map(|k| self.router.member(*k).and_then(|m| m.subscriber))
+            .collect();
+        for key in subscribers {
+            self.renegotiate(key, now);
+        }
+    }
+
+    /// Re-offers one subscribe leg if its tracks changed; waits for a pending answer first.
+    fn renegotiate(&mut self, key: PeerKey, _now: Instant) {
+        let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+            return;
+        };
+        let member = peer.member;
+        if let Role::Subscribe(leg) = &mut peer.role
+            && leg.awaiting_answer
+        {
+            leg.renegotiate = true;
+            return;
+        }
+        if !self.sync_slots(key) {
+            return;
+        }
+        match self.offer(key) {
+            Ok(offer_sdp) => {
+                self.flush(key);
+                if let Some(m) = self.router.member(member) {
+                    let member = m.id.clone();
+                    self.emit(MediaEvent::SubscriberOffer { member, offer_sdp });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(peer = key, error = %e, "cannot re-offer a subscribe leg; closing it");
+                self.drop_leg(key, Instant::now());
+            }
+        }
+    }
+
+    fn subscriber_answer(
+        &mut self,
+        member: &str,
+        answer_sdp: String,
+        now: Instant,
+    ) -> Result<(), MediaError> {
+        let member_key = self.member_key(member)?;
+        let key = self
+            .router
+            .member(member_key)
+            .and_then(|m| m.subscriber)
+            .ok_or_else(|| MediaError::NoOfferPending(member.to_owned()))?;
+        let peer = self
+            .peers
+            .get_mut(key)
+            .and_then(Option::as_mut)
+            .ok_or(MediaError::Closed)?;
+        let Role::Subscribe(leg) = &mut peer.role else {
+            return Err(MediaError::NoOfferPending(member.to_owned()));
+        };
+        if !leg.awaiting_answer {
+            return Err(MediaError::NoOfferPending(member.to_owned()));
+        }
+        let answer = RTCSessionDescription::answer(answer_sdp)
+            .map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        peer.pc
+            .set_remote_description(now, answer)
+            .map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        leg.awaiting_answer = false;
+        let renegotiate = leg.renegotiate;
+        let slots = leg.slots.clone();
+        let connected = peer.connected;
+        let mut fanouts = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            let Some(mut sender) = peer.pc.rtp_sender(slot.sender) else {
+                continue;
+            };
+            let parameters = sender.get_parameters();
+            let codecs: Vec<CodecInfo> = parameters
+                .rtp_parameters
+                .codecs
+                .iter()
+                .map(peer::codec_info)
+                .collect();
+            let extensions: Vec<(String, u8)> = parameters
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .filter_map(|e| u8::try_from(e.id).ok().map(|id| (e.uri.clone(), id)))
+                .collect();
+            fanouts.push((slot.track, codecs, extensions));
+        }
+        let mut requests = Vec::new();
+        for (track, codecs, extensions) in fanouts {
+            self.router
+                .set_fanout(track, key, codecs, extensions, false);
+            if connected && let Some(request) = self.router.activate_fanout(track, key, now) {
+                requests.push(request);
+            }
+        }
+        for request in requests {
+            self.send_pli(request, now);
+        }
+        self.flush(key);
+        if renegotiate {
+            self.renegotiate(key, now);
+        }
+        Ok(())
+    }
+
+    fn remote_candidate(
+        &mut self,
+        member: &str,
+        leg: Leg,
+        candidate: &str,
+    ) -> Result<(), MediaError> {
+        let member_key = self.member_key(member)?;
+        let Some(candidate) = sdp::candidate(candidate).map_err(MediaError::BadCandidate)? else {
+            return Ok(());
+        };
+        let key = self.router.member(member_key).and_then(|m| match leg {
+            Leg::Publish => m.publisher,
+            Leg::Subscribe => m.subscriber,
+        });
+        let Some(peer) = key
+            .and_then(|k| self.peers.get_mut(k))
+            .and_then(Option::as_mut)
+        else {
+            // No such leg (yet): under ICE-lite the candidate is not needed anyway.
+            return Ok(());
+        };
+        if peer.pc.remote_description().is_some() {
+            // rtc refuses some valid candidates (mDNS names with mDNS off, other transports);
+            // the browser's checks reach us whatever the candidate said.
+            let _ = peer.pc.add_remote_candidate(RTCIceCandidateInit {
+                candidate: candidate.to_owned(),
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    fn set_forwarding(
+        &mut self,
+        member: &str,
+        audio: bool,
+        video: bool,
+        now: Instant,
+    ) -> Result<(), MediaError> {
+        let key = self.member_key(member)?;
+        let mut requests = Vec::new();
+        for (kind, on) in [(Kind::Audio, audio), (Kind::Video, video)] {
+            if let Some(request) = self.router.set_forwarding(key, kind, on, now) {
+                requests.push(request);
+            }
+        }
+        for request in requests {
+            self.send_pli(request, now);
+        }
+        Ok(())
+    }
+
+    fn remove_member(&mut self, member: &str, now: Instant) {
+        let Some(key) = self.router.key(member) else {
+            return;
+        };
+        let legs: Vec<PeerKey> = self
+            .router
+            .member(key)
+            .map(|m| m.publisher.into_iter().chain(m.subscriber).collect())
+            .unwrap_or_default();
+        for leg in legs {
+            self.close_peer(leg);
+        }
+        let Some(removed) = self.router.leave(key) else {
+            return;
+        };
+        if removed.tracks.iter().any(Option::is_some) {
+            for other in self.router.room_members(&removed.room).to_vec() {
+                if let Some(sub) = self.router.member(other).and_then(|m| m.subscriber) {
+                    self.renegotiate(sub, now);
+                }
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        for key in 0..self.peers.len() {
+            self.close_peer(key);
+        }
+    }
+}
+
+/// Sends every datagram a connection has queued. A datagram the socket refuses (buffer full)
+/// is dropped, as the network would: blocking here would stall every conference of the loop.
+fn send_all(socket: &UdpSocket, pc: &mut RTCPeerConnection, counters: &Counters) {
+    while let Some(datagram) = pc.poll_write() {
+        if socket
+            .try_send_to(&datagram.message, datagram.transport.peer_addr)
+            .is_err()
+        {
+            Counters::add(&counters.dropped, 1);
+        }
+    }
+}
