@@ -409,3 +409,80 @@ async fn bad_input_gets_clear_errors_and_harms_nothing() {
     assert_eq!(res["result"], json!({}));
     t.finish().await;
 }
+
+#[tokio::test]
+async fn bad_media_input_gets_clear_errors() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    t.conference("media-bad", Some("707070")).await;
+    let (_, a_token) = member(&t, "707070", "A").await;
+    let (_, b_token) = member(&t, "707070", "B").await;
+    let mut a = t.ws(&a_token).await;
+    let mut b = t.ws(&b_token).await;
+    b.request("conference.join", json!({})).await;
+    let offer = b
+        .notification("media.offer")
+        .await
+        .expect("a subscriber offer at join");
+    assert!(
+        offer["params"]["sdp"]
+            .as_str()
+            .expect("sdp")
+            .starts_with("v=0"),
+        "{offer}"
+    );
+
+    let before_join = a.request("media.offer", json!({"sdp": "v=0"})).await;
+    assert_eq!(before_join["error"]["code"], 403);
+    a.request("conference.join", json!({})).await;
+    for (sdp, why) in [
+        ("garbage", "garbage"),
+        (
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n",
+            "no media sections",
+        ),
+        (
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+            "truncated",
+        ),
+    ] {
+        let res = a.request("media.offer", json!({"sdp": sdp})).await;
+        assert_eq!(res["error"]["code"], -32602, "{why}: {res}");
+        assert!(
+            res["error"]["message"]
+                .as_str()
+                .expect("msg")
+                .contains("SDP"),
+            "{why}: {res}"
+        );
+    }
+    // An offer whose only codec the server does not forward.
+    let no_common = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+        a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+        a=setup:actpass\r\na=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\n";
+    let res = a.request("media.offer", json!({"sdp": no_common})).await;
+    assert_eq!(res["error"]["code"], -32602, "{res}");
+    let res = a.request("media.answer", json!({"sdp": "garbage"})).await;
+    assert!(res["error"]["code"].as_i64().is_some(), "{res}");
+    let res = a
+        .request(
+            "media.candidate",
+            json!({"leg": "sideways", "candidate": null}),
+        )
+        .await;
+    assert_eq!(res["error"]["code"], -32602, "{res}");
+    let res = a
+        .request("media.candidate", json!({"leg": "publish", "candidate": {"candidate": "candidate:garbage", "sdpMid": "0"}}))
+        .await;
+    assert!(
+        res["error"]["code"].as_i64().is_some(),
+        "candidates for a session that does not exist: {res}"
+    );
+
+    // The conference goes on: B still gets events, and A's connection works.
+    a.request("conference.setAudio", json!({"muted": true}))
+        .await;
+    let update = b.event("memberUpdated").await.expect("B still gets events");
+    assert_eq!(update["audioMuted"], true);
+    t.finish().await;
+}
