@@ -60,10 +60,17 @@
 //! - **Server-side mute**: [`Media::set_forwarding`] stops forwarding a member's audio or video
 //!   at the server; video resumes at a requested keyframe.
 //! - **SRTP**: AEAD-AES-GCM profiles are offered first (cheaper per packet than AES-CM/SHA1).
+//! - **Active speakers** (see `speaker.rs`): the RFC 6464 audio level browsers put in each
+//!   audio packet, read by the id negotiated on that publish leg, feeds a per-room detector
+//!   with hysteresis and debounce (louder than -50 dBov for 300 ms starts, quieter than -55 dBov
+//!   or no audio for 800 ms stops, at most one new speaker per second per room). Changes are
+//!   [`MediaEvent::Speaking`]; a member that leaves, loses its publish leg or whose audio is no
+//!   longer forwarded stops speaking at once.
 //!
 //! # The per-packet path
 //!
 //! Datagram → demux (one hash lookup) → `handle_read` on that connection → `poll_read` →
+//! for audio, the speaker detector (one hash lookup of the room, a few float operations) →
 //! `Router::forward` (table lookups and integer arithmetic) → one `handle_write` per subscriber
 //! → `poll_write` → `send_to`. No lock, no log line, no channel. Allocations left are rtc's
 //! (decrypted buffers, SRTP output, its interceptor queues) plus, per copy, the header-extension
@@ -79,7 +86,7 @@
 //! # Not done here
 //!
 //! Simulcast/SVC layer selection, bandwidth estimation towards subscribers, RTX, the MCU leg,
-//! main-video choice, active-speaker detection (the [`MediaEvent::Speaking`] event is reserved).
+//! main-video choice (the control plane's, from [`MediaEvent::Speaking`]).
 
 mod demux;
 mod keyframe;
@@ -88,6 +95,7 @@ mod peer;
 mod rewrite;
 mod router;
 mod sdp;
+mod speaker;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -124,7 +132,12 @@ pub enum MediaEvent {
     Connected { member: MemberId, leg: Leg },
     /// A leg lost connectivity, failed, or was closed.
     Disconnected { member: MemberId, leg: Leg },
-    /// Reserved for active-speaker detection from RFC 6464 audio levels; not emitted yet.
+    /// `member` started or stopped speaking, judged from the RFC 6464 audio levels its browser
+    /// sends: debounced (300 ms of voice to start, 800 ms of quiet to stop) and at most one new
+    /// speaker per second per room, so a main video that follows the latest `speaking: true`
+    /// does not flicker. `speaking: false` also comes when a speaking member is removed, its
+    /// publish leg fails, or its audio forwarding is switched off. Members whose browser does
+    /// not send the audio level never speak.
     Speaking {
         room: RoomId,
         member: MemberId,

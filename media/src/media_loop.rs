@@ -2,7 +2,7 @@
 //! serves, and their routing table. Control-plane requests arrive as [`Command`]s; datagrams and
 //! timers drive the rest. Nothing here is shared: no lock is taken after start.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,7 @@ use crate::router::{
     CodecInfo, KeyframeRequest, Kind, MemberKey, OtherRoom, PeerKey, Router, TrackRef,
 };
 use crate::sdp;
+use crate::speaker::{self, RoomSpeakers, SpeakerChange};
 use crate::{Counters, Leg, MediaConfig, MediaError, MediaEvent, MemberId, RoomId};
 
 type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
@@ -112,6 +113,8 @@ struct PublishLeg {
     ssrcs: Vec<(u32, Option<Kind>)>,
     /// The browser's ICE ufrag: a new offer with the same one renegotiates this connection.
     remote_ufrag: String,
+    /// The id of the RFC 6464 audio-level extension negotiated on this connection, if any.
+    audio_level_id: Option<u8>,
 }
 
 /// One forwarded track on a subscribe leg.
@@ -184,6 +187,7 @@ pub(crate) async fn spawn(
         free_peers: Vec::new(),
         demux: Demux::new(),
         router: Router::new(),
+        speakers: HashMap::new(),
         events,
         overflow: VecDeque::new(),
         counters,
@@ -257,6 +261,9 @@ struct MediaLoop {
     free_peers: Vec<PeerKey>,
     demux: Demux<PeerKey>,
     router: Router,
+    /// Who speaks in each room that has audio levels; a room's record is dropped when its
+    /// last member's is forgotten.
+    speakers: HashMap<RoomId, RoomSpeakers>,
     events: mpsc::Sender<MediaEvent>,
     /// Events the channel had no room for, oldest first.
     overflow: VecDeque<MediaEvent>,
@@ -379,6 +386,9 @@ impl MediaLoop {
         else {
             return;
         };
+        if kind == Kind::Audio {
+            self.hear_audio_level(key, member, &packet.header, now);
+        }
         let MediaLoop {
             router,
             peers,
@@ -452,6 +462,82 @@ impl MediaLoop {
         Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
         Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
         Counters::add(&self.counters.dropped, u64::from(outcome.dropped));
+    }
+
+    /// Feeds the audio level of a publisher's audio packet to its room's speaker detector.
+    /// Costs a hash of the room id per packet; allocates only when a room or a member first
+    /// has a level, or when someone starts or stops speaking.
+    fn hear_audio_level(
+        &mut self,
+        key: PeerKey,
+        member: MemberKey,
+        header: &rtp::header::Header,
+        now: Instant,
+    ) {
+        let id = match self
+            .peers
+            .get(key)
+            .and_then(Option::as_ref)
+            .map(|p| &p.role)
+        {
+            Some(Role::Publish(leg)) => leg.audio_level_id,
+            _ => None,
+        };
+        let Some((level, voice)) = id.and_then(|id| speaker::audio_level(header, id)) else {
+            return;
+        };
+        let Some(m) = self.router.member(member) else {
+            return;
+        };
+        // Audio the server does not forward makes nobody the speaker (see `set_forwarding`).
+        if !m.forwarding[Kind::Audio.index()] {
+            return;
+        }
+        let change = match self.speakers.get_mut(m.room.as_str()) {
+            Some(room) => room.on_level(member, level, voice, now),
+            None => {
+                let mut room = RoomSpeakers::default();
+                let change = room.on_level(member, level, voice, now);
+                self.speakers.insert(m.room.clone(), room);
+                change
+            }
+        };
+        if let Some(change) = change {
+            self.report_speaking(change);
+        }
+    }
+
+    fn report_speaking(&mut self, change: SpeakerChange) {
+        if let Some(m) = self.router.member(change.member) {
+            let event = MediaEvent::Speaking {
+                room: m.room.clone(),
+                member: m.id.clone(),
+                speaking: change.speaking,
+            };
+            self.emit(event);
+        }
+    }
+
+    /// Forgets what the speaker detector knows of a member (it leaves, its audio is no longer
+    /// forwarded, its publish leg is gone) and reports `speaking: false` if it was speaking.
+    /// Call before the router forgets the member.
+    fn stop_speaking(&mut self, member: MemberKey) {
+        let Some(room) = self.router.member(member).map(|m| m.room.as_str()) else {
+            return;
+        };
+        let Some(speakers) = self.speakers.get_mut(room) else {
+            return;
+        };
+        let was_speaking = speakers.forget(member);
+        if speakers.is_empty() {
+            self.speakers.remove(room);
+        }
+        if was_speaking {
+            self.report_speaking(SpeakerChange {
+                member,
+                speaking: false,
+            });
+        }
     }
 
     /// The kind of an incoming stream of a publish leg, if it is one we forward.
@@ -578,6 +664,14 @@ impl MediaLoop {
         for request in requests {
             self.send_pli(request, now);
         }
+        // Speakers whose audio went quiet or stopped arriving, and onsets the hold delayed.
+        let mut changes = Vec::new();
+        for room in self.speakers.values_mut() {
+            room.tick(now, |change| changes.push(change));
+        }
+        for change in changes {
+            self.report_speaking(change);
+        }
         while let Some(event) = self.overflow.pop_front() {
             match self.events.try_send(event) {
                 Ok(()) => {}
@@ -679,6 +773,7 @@ impl MediaLoop {
         let publish = matches!(peer.role, Role::Publish(_));
         self.close_peer(key);
         if publish {
+            self.stop_speaking(member);
             let mut changed = false;
             for kind in Kind::ALL {
                 changed |= self.router.unpublish(member, kind);
@@ -780,6 +875,7 @@ impl MediaLoop {
             .member(key)
             .is_some_and(|m| m.publisher.is_none() && m.subscriber.is_none())
         {
+            self.stop_speaking(key);
             self.router.leave(key);
         }
     }
@@ -988,6 +1084,7 @@ impl MediaLoop {
         };
         let forwarded = leg.forwarded.clone();
         let mut changed = false;
+        let mut audio_level_id = None;
         for kind in Kind::ALL {
             let Some((receiver, _)) = forwarded.iter().find(|(_, k)| *k == kind) else {
                 changed |= self.router.unpublish(member, kind);
@@ -1010,6 +1107,12 @@ impl MediaLoop {
                 .iter()
                 .filter_map(|e| u8::try_from(e.id).ok().map(|id| (e.uri.clone(), id)))
                 .collect();
+            if kind == Kind::Audio {
+                audio_level_id = extensions
+                    .iter()
+                    .find(|(uri, _)| uri == speaker::AUDIO_LEVEL_URI)
+                    .map(|(_, id)| *id);
+            }
             changed |= self.router.publish(
                 member,
                 kind,
@@ -1018,6 +1121,9 @@ impl MediaLoop {
                 source_ssrc,
                 peer::random_ssrc,
             );
+        }
+        if let Role::Publish(leg) = &mut peer.role {
+            leg.audio_level_id = audio_level_id;
         }
         if changed {
             self.renegotiate_room(member, now);
@@ -1335,6 +1441,9 @@ impl MediaLoop {
         now: Instant,
     ) -> Result<(), MediaError> {
         let key = self.member_key(member)?;
+        if !audio {
+            self.stop_speaking(key);
+        }
         let mut requests = Vec::new();
         for (kind, on) in [(Kind::Audio, audio), (Kind::Video, video)] {
             if let Some(request) = self.router.set_forwarding(key, kind, on, now) {
@@ -1351,6 +1460,7 @@ impl MediaLoop {
         let Some(key) = self.router.key(member) else {
             return;
         };
+        self.stop_speaking(key);
         let legs: Vec<PeerKey> = self
             .router
             .member(key)

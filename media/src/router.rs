@@ -55,7 +55,7 @@ pub(crate) struct CodecInfo {
 /// Header extensions whose meaning survives forwarding. Per-hop ones (transport-cc,
 /// abs-send-time, mid, rid) are regenerated or meaningless on the subscriber leg.
 pub(crate) const FORWARDED_EXTENSIONS: [&str; 2] = [
-    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    crate::speaker::AUDIO_LEVEL_URI,
     "urn:3gpp:video-orientation",
 ];
 

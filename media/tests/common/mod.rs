@@ -1,10 +1,12 @@
 //! Browser stand-ins for the media tests: async `webrtc` 0.21 clients on 127.0.0.1 that publish
-//! synthetic Opus/VP8-shaped RTP and count what they receive.
+//! synthetic Opus/VP8-shaped RTP and count what they receive. Like browsers, they negotiate the
+//! RFC 6464 audio-level header extension; a publisher puts it on its audio packets once told a
+//! level ([`Publisher::set_audio_level`]).
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,7 +25,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use tokio::sync::{Mutex, mpsc};
@@ -39,6 +41,22 @@ use webrtc::peer_connection::{
 
 pub const AUDIO_PT: u8 = 111;
 pub const VIDEO_PT: u8 = 96;
+/// RFC 6464 client-to-mixer audio level, as browsers negotiate it.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// 80 bytes: an Opus packet of 20 ms at 32 kb/s, what a browser sends for speech.
+pub const OPUS_PAYLOAD_LEN: usize = 80;
+
+/// The id `sdp` maps `uri` to (`a=extmap:<id> <uri>`); BUNDLE makes it one per session.
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("a=extmap:")?;
+        let (id, rest) = rest.split_once(' ')?;
+        let id = id.split('/').next()?;
+        (rest.split_whitespace().next() == Some(uri))
+            .then(|| id.parse().ok())
+            .flatten()
+    })
+}
 
 /// Media on 127.0.0.1, any port, one loop.
 pub async fn start_media() -> Media {
@@ -197,6 +215,15 @@ impl Client {
                 RtpCodecKind::Video,
             )
             .expect("vp8");
+        media_engine
+            .register_header_extension(
+                RTCRtpHeaderExtensionCapability {
+                    uri: AUDIO_LEVEL_URI.to_owned(),
+                },
+                RtpCodecKind::Audio,
+                None,
+            )
+            .expect("audio level");
         let registry = Registry::new().with(Slot::from(14_000), DeliverRtcp::default());
         let registry =
             register_default_interceptors(registry, &mut media_engine).expect("interceptors");
@@ -277,6 +304,15 @@ impl Client {
             .sdp
     }
 
+    /// The SDP this client last applied as its own (its offer or answer).
+    pub async fn local_sdp(&self) -> String {
+        self.pc
+            .local_description()
+            .await
+            .expect("local description")
+            .sdp
+    }
+
     pub async fn wait_connected(&self, within: Duration) {
         let deadline = Instant::now() + within;
         while !self.connected.load(Ordering::SeqCst) {
@@ -350,10 +386,11 @@ impl Client {
     }
 }
 
-/// Synthetic audio payload number `n`.
+/// Synthetic audio payload number `n`, Opus-sized.
 pub fn audio_payload(member: &str, n: u32) -> Bytes {
     let mut p = format!("AUDIO {member} ").into_bytes();
     p.extend_from_slice(&n.to_be_bytes());
+    p.resize(p.len().max(OPUS_PAYLOAD_LEN), 0);
     Bytes::from(p)
 }
 
@@ -390,8 +427,15 @@ pub struct Publisher {
     /// Audio/video packets sent so far.
     pub sent_audio: Arc<AtomicUsize>,
     pub sent_video: Arc<AtomicUsize>,
+    /// The audio-level extension id the server's answer agreed to, if it did.
+    pub audio_level_id: Option<u8>,
+    /// The audio-level byte (V flag and level) put on audio packets, or [`NO_AUDIO_LEVEL`].
+    audio_level: Arc<AtomicU16>,
     tasks: Vec<JoinHandle<()>>,
 }
+
+/// Audio packets carry no audio-level extension.
+const NO_AUDIO_LEVEL: u16 = u16::MAX;
 
 impl Drop for Publisher {
     fn drop(&mut self) {
@@ -463,6 +507,7 @@ impl Publisher {
             .publish(room.to_owned(), member.to_owned(), offer_sdp)
             .await
             .expect("server answers the publish offer");
+        let audio_level_id = extmap_id(&answer, AUDIO_LEVEL_URI);
         client
             .pc
             .set_remote_description(RTCSessionDescription::answer(answer).expect("answer parses"))
@@ -489,8 +534,22 @@ impl Publisher {
             plis,
             sent_audio: Arc::new(AtomicUsize::new(0)),
             sent_video: Arc::new(AtomicUsize::new(0)),
+            audio_level_id,
+            audio_level: Arc::new(AtomicU16::new(NO_AUDIO_LEVEL)),
             tasks: vec![pli_reader],
         }
+    }
+
+    /// From the next audio packet on, sends the audio-level extension with `level` (-dBov: 0
+    /// loudest, 127 silence) and the voice-activity flag, or no extension for `None`. The
+    /// extension goes into the packet header by hand, under the id of the server's answer:
+    /// webrtc 0.21's `write_rtp_with_extensions` takes ids from parameters captured when the
+    /// track was added, before anything was negotiated.
+    pub fn set_audio_level(&self, level: Option<(u8, bool)>) {
+        let value = level.map_or(NO_AUDIO_LEVEL, |(level, voice)| {
+            u16::from(level & 0x7F) | if voice { 0x80 } else { 0 }
+        });
+        self.audio_level.store(value, Ordering::SeqCst);
     }
 
     /// Starts sending 50 audio packets and 30 video frames (one packet each) per second until
@@ -499,6 +558,7 @@ impl Publisher {
         let (audio, video) = (Arc::clone(&self.audio), Arc::clone(&self.video));
         let (sent_audio, sent_video) = (Arc::clone(&self.sent_audio), Arc::clone(&self.sent_video));
         let member = self.member.clone();
+        let (audio_level_id, audio_level) = (self.audio_level_id, Arc::clone(&self.audio_level));
         self.tasks.push(tokio::spawn(async move {
             let audio_ssrc = audio.ssrcs().await[0];
             let video_ssrc = video.ssrcs().await[0];
@@ -507,17 +567,24 @@ impl Publisher {
             let (mut a, mut v) = (0u32, 0u32);
             loop {
                 tick.tick().await;
+                let mut header = rtp::header::Header {
+                    version: 2,
+                    payload_type: AUDIO_PT,
+                    sequence_number: a as u16,
+                    timestamp: a.wrapping_mul(960),
+                    ssrc: audio_ssrc,
+                    marker: a == 0,
+                    ..Default::default()
+                };
+                let level = audio_level.load(Ordering::SeqCst);
+                if let (Some(id), Ok(byte)) = (audio_level_id, u8::try_from(level)) {
+                    header
+                        .set_extension(id, Bytes::copy_from_slice(&[byte]))
+                        .expect("audio level extension");
+                }
                 let _ = audio
                     .write_rtp(rtp::Packet {
-                        header: rtp::header::Header {
-                            version: 2,
-                            payload_type: AUDIO_PT,
-                            sequence_number: a as u16,
-                            timestamp: a.wrapping_mul(960),
-                            ssrc: audio_ssrc,
-                            marker: a == 0,
-                            ..Default::default()
-                        },
+                        header,
                         payload: audio_payload(&member, a),
                     })
                     .await;
