@@ -507,7 +507,10 @@ mod tests {
             },
         )
         .expect("config");
-        assert_eq!(config.listen, "127.0.0.1:9000".parse::<SocketAddr>().expect("addr"));
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:9000".parse::<SocketAddr>().expect("addr")
+        );
         assert_eq!(config.links.format, LinkFormat::Opaque);
         assert_eq!(config.throttle.max_failures, 5, "env beats file");
         assert_eq!(config.log, "trace", "flag beats env");
