@@ -100,6 +100,11 @@ pub enum RoomCommand {
         user_id: String,
         session: SessionId,
     },
+    /// A member's publish connection was (re)negotiated: apply its
+    /// microphone and camera state to the new connection.
+    MediaPublished {
+        user_id: String,
+    },
     /// Send something to one member's session.
     PushTo {
         user_id: String,
@@ -334,8 +339,13 @@ async fn run_room(
                 enabled,
                 reply,
             } => {
-                let _ = reply.send(room.set_video(&user_id, enabled, now).map(&publish));
+                let result = room.set_video(&user_id, enabled, now).map(&publish);
+                if result.is_ok() {
+                    forwarding(&room, &user_id).await;
+                }
+                let _ = reply.send(result);
             }
+            RoomCommand::MediaPublished { user_id } => forwarding(&room, &user_id).await,
             RoomCommand::Pin { by, target, reply } => {
                 let _ = reply.send(room.pin(&by, target.as_deref(), now).map(&publish));
             }

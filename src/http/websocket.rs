@@ -501,6 +501,12 @@ impl Session {
             .publish(self.conf.conf_id.clone(), self.user.user_id.clone(), offer)
             .await
             .map_err(media_error)?;
+        // A member who joined muted or with the camera off stays so on the
+        // new connection.
+        let command = RoomCommand::MediaPublished {
+            user_id: self.user.user_id.clone(),
+        };
+        self.room.send(command).await.map_err(|_| closed())?;
         Ok(json!({ "sdp": answer }))
     }
 
