@@ -291,7 +291,12 @@ async function join(event) {
   try {
     res = await fetch(CONF_URL, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json',
+        // A chair's link carries its access token: it joins as itself.
+        ...(app.chairToken ? { Authorization: `Bearer ${app.chairToken}` } : {}),
+      },
       body: JSON.stringify({ name }),
     });
     body = await res.json().catch(() => ({}));
@@ -330,6 +335,7 @@ function backToLobby(formError) {
 function connect() {
   clearTimeout(app.reconnectTimer);
   const params = new URLSearchParams({ token: app.session.accessToken });
+  if (app.conf.confId) params.set('confId', app.conf.confId);
   if (app.synced) params.set('lastSeq', String(app.seq));
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const socket = new RpcSocket(`${scheme}://${location.host}/gzbwclient/websck?${params}`, {
@@ -415,6 +421,7 @@ function onNotification(socket, method, params) {
 function applySnapshot(s) {
   app.members = new Map((s.members || []).map((m) => [m.userId, { ...m }]));
   app.mainVideo = s.mainVideo ?? null;
+  app.mainVideoCause = s.mainVideoCause ?? null;
   app.seq = s.seq;
   app.synced = true;
   if (s.confName) app.conf.confName = s.confName;
@@ -452,6 +459,7 @@ function applyEvent(e) {
     }
     case 'mainVideoChanged':
       app.mainVideo = e.userId ?? null;
+      app.mainVideoCause = e.cause ?? null;
       break;
     case 'conferenceStateChanged':
       if (e.state === 31) endVisit('farewellEnded');
@@ -588,6 +596,18 @@ async function leave() {
 }
 
 // ---------------------------------------------------------------- own microphone and camera
+
+// A chair pins a member as everyone's main video, or unpins them.
+async function togglePin(userId) {
+  const socket = app.socket;
+  if (app.state !== 'in' || !socket) return;
+  const pinned = app.mainVideo === userId && app.mainVideoCause === 'pinned';
+  try {
+    await socket.request('conference.setMainVideo', { userId: pinned ? null : userId });
+  } catch (e) {
+    toast('requestFailed', { error: e.message });
+  }
+}
 
 async function toggleAudio() {
   if (!audioTrack()) return;
@@ -793,6 +813,10 @@ function wire() {
   $('roomCameraSelect').addEventListener('change', (e) => switchDevice('videoinput', e.target.value));
   $('roomMicSelect').addEventListener('change', (e) => switchDevice('audioinput', e.target.value));
   $('micButton').addEventListener('click', toggleAudio);
+  $('memberList').addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-pin]');
+    if (button) togglePin(button.dataset.pin);
+  });
   $('camButton').addEventListener('click', toggleVideo);
   $('leaveButton').addEventListener('click', leave);
   $('devicesButton').addEventListener('click', (e) => {
@@ -844,6 +868,9 @@ window.confgate = {
     return { publish: app.publish?.iceState ?? null, subscribe: app.subscribe?.iceState ?? null };
   },
   setLanguage,
+  get mainVideoCause() { return app.mainVideoCause; },
+  // What the chair's pin button in the member list does.
+  pin: togglePin,
   // Per remote member, from the subscribe connection's inbound-rtp stats.
   async stats() {
     return app.subscribe ? app.subscribe.memberStats() : {};
@@ -853,6 +880,17 @@ window.confgate = {
     app.socket?.socket.close(4001, 'dropped on purpose');
   },
 };
+
+// A chair's link: …/conference/CODE#chair=ACCESS_TOKEN. The token is kept for
+// this tab only and taken out of the address bar.
+{
+  const chair = new URLSearchParams(location.hash.slice(1)).get('chair');
+  if (chair) {
+    sessionStorage.setItem('confgate.chairToken', chair);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  app.chairToken = sessionStorage.getItem('confgate.chairToken');
+}
 
 wire();
 applyLanguage();

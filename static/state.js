@@ -29,6 +29,9 @@ export const app = {
   synced: false,
   members: new Map(),
   mainVideo: null,
+  mainVideoCause: null,
+  // A chair's access token, from the chair's link (#chair=…).
+  chairToken: null,
   local: {
     stream: null,
     cameraId: storage.get('camera') || '',

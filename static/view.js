@@ -304,7 +304,15 @@ function renderRoom() {
       listItems.set(m.userId, li);
     }
     memberFlags(li, m);
-    li.lastElementChild.replaceChildren(...indicators(m, { self: m.userId === app.selfId }));
+    const line = indicators(m, { self: m.userId === app.selfId });
+    if (self.role === 'chair') {
+      const pinned = app.mainVideo === m.userId && app.mainVideoCause === 'pinned';
+      line.push(h('button', {
+        class: `pin${pinned ? ' on' : ''}`, type: 'button', 'data-pin': m.userId,
+        title: t(pinned ? 'unpin' : 'pin'), 'aria-pressed': String(pinned),
+      }, t(pinned ? 'unpin' : 'pin')));
+    }
+    li.lastElementChild.replaceChildren(...line);
     placeAt(list, li, listed.indexOf(m));
   }
   $('people').classList.toggle('open', app.ui.people);

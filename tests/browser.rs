@@ -84,6 +84,17 @@ fn code(password: &str) -> String {
 /// Runs `node tests/e2e/SCRIPT ARGS…` and fails the test with its output
 /// unless it exits 0.
 async fn run_script(t: &TestServer, script: &str, args: &[String]) {
+    run_script_cutting(t, script, args, None).await
+}
+
+/// Runs a script; when it prints `CUT <userId>`, the server closes that
+/// member's WebSocket from its side, then creates `cut_done` for the script.
+async fn run_script_cutting(
+    t: &TestServer,
+    script: &str,
+    args: &[String],
+    cut_done: Option<&Path>,
+) {
     require_tools();
     let _one_at_a_time = BROWSERS.lock().await;
     let log_path = t.dir.path().join(format!("{script}.log"));
@@ -99,9 +110,29 @@ async fn run_script(t: &TestServer, script: &str, args: &[String]) {
         .expect("node starts");
     // std's Child has no timed wait, and tokio's process feature is not in
     // the workspace: look every CHILD_POLL while the server keeps serving.
+    let mut cut = false;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for node") {
             break Some(status);
+        }
+        if let (Some(done), false) = (cut_done, cut) {
+            let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(user_id) = output.lines().find_map(|l| l.split("CUT ").nth(1)) {
+                let room = t
+                    .state()
+                    .rooms
+                    .room_of(user_id.trim())
+                    .expect("the member's room");
+                let push = confgate::rooms::Push::Close("cut by the server");
+                room.send(confgate::rooms::RoomCommand::PushTo {
+                    user_id: user_id.trim().to_string(),
+                    push,
+                })
+                .await
+                .expect("room");
+                std::fs::write(done, b"cut").expect("cut-done file");
+                cut = true;
+            }
         }
         if started.elapsed() > SCRIPT_TIMEOUT {
             let _ = child.kill();
@@ -180,5 +211,27 @@ async fn a_browser_with_mdns_candidates_connects() {
     let t = start().await;
     t.conference("mdns", Some("602214")).await;
     run_script(&t, "mdns.mjs", &[link(&t, "602214")]).await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chair_pins_and_a_cut_connection_comes_back() {
+    let t = start().await;
+    let (_, chair_token) = t.chair("Chair").await;
+    let created = t
+        .rpc(
+            Some(&chair_token),
+            "conference.create",
+            json!({"name": "主持 chaired", "password": "141421"}),
+        )
+        .await;
+    assert_eq!(created["result"]["state"], 0, "{created}");
+    let cut_done = t.dir.path().join("cut-done");
+    let args = [
+        link(&t, "141421"),
+        chair_token,
+        cut_done.display().to_string(),
+    ];
+    run_script_cutting(&t, "chair.mjs", &args, Some(&cut_done)).await;
     t.finish().await;
 }

@@ -107,9 +107,15 @@ pub async fn join(
     State(state): State<Arc<AppState>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match join_inner(&state, remote.ip(), &code, &body).await {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match join_inner(&state, remote.ip(), &code, &body, bearer).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -120,6 +126,7 @@ async fn join_inner(
     ip: std::net::IpAddr,
     code: &str,
     body: &[u8],
+    bearer: Option<&str>,
 ) -> AppResult<Response> {
     let request: JoinRequest = serde_json::from_slice(body).map_err(|e| {
         AppError::InvalidParams(format!("body must be {{\"name\": \"display name\"}}: {e}"))
@@ -131,6 +138,9 @@ async fn join_inner(
     let Some(conf) = conf.filter(|_| lookup.state == JoinState::Ok) else {
         return Ok(Json(lookup).into_response());
     };
+    if let Some(token) = bearer {
+        return join_as_chair(state, &conf, lookup, token, now).await;
+    }
     let created = state
         .authority
         .create_account(
@@ -160,6 +170,41 @@ async fn join_inner(
         webrtc_address: state.config.gateway_addresses().join(","),
     };
     Ok(Json(answer).into_response())
+}
+
+/// A chair's page joins with the chair's own account (its access token in
+/// `Authorization`), not a temporary one.
+async fn join_as_chair(
+    state: &AppState,
+    conf: &Conference,
+    lookup: ConferenceLookup,
+    token: &str,
+    now: i64,
+) -> AppResult<Response> {
+    let claims = state.keys.verify(token, now)?;
+    let user = state
+        .authority
+        .user(claims.user_id.clone())
+        .await?
+        .ok_or(AppError::Token(crate::tokens::TokenError::Invalid))?;
+    if conf.chair_user_id.as_deref() != Some(user.user_id.as_str()) {
+        return Err(AppError::Forbidden(
+            "this account does not chair that conference".into(),
+        ));
+    }
+    let login = rpc::auth::issue_tokens(state, &user, "client_credentials", now).await?;
+    tracing::info!(conf_id = %conf.conf_id, user_id = %user.user_id, "chair joined by link");
+    Ok(Json(JoinAnswer {
+        conference: lookup,
+        user_id: login.user_id,
+        name: login.name,
+        access_token: login.access_token,
+        deadline: login.deadline,
+        refresh_token: login.refresh_token,
+        client_secret: String::new(),
+        webrtc_address: state.config.gateway_addresses().join(","),
+    })
+    .into_response())
 }
 
 /// `GET /`: a short page saying what this server is.
