@@ -365,9 +365,19 @@ async fn create(state: &Arc<AppState>, args: CreateArgs) -> anyhow::Result<Creat
     )
     .await?;
     let info = rpc::conferences::info(state, &conf).await?;
+    // The chair's own link carries an access token after `#` (never sent to
+    // the server by the browser): the page joins as the chair.
+    let chair_link = match (&chair, info.links.first()) {
+        (Some(c), Some(link)) => {
+            let login = rpc::auth::issue_tokens(state, &c.user, "client_credentials", now).await?;
+            Some(format!("{link}#chair={}", login.access_token))
+        }
+        _ => None,
+    };
     Ok(CreatedInfo {
         info,
         chair_client_secret: chair.and_then(|c| c.client_secret),
+        chair_link,
     })
 }
 
@@ -378,6 +388,10 @@ struct CreatedInfo {
     info: ConferenceInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
     chair_client_secret: Option<String>,
+    /// The join link that makes its opener the chair, valid as long as an
+    /// access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chair_link: Option<String>,
 }
 
 impl std::ops::Deref for CreatedInfo {
@@ -399,6 +413,9 @@ fn print_created(info: &CreatedInfo, with_chair: bool) {
         println!(
             "  chair:    {chair} (secret {secret}; auth.http.login with grantType client_credentials)"
         );
+    }
+    if let Some(link) = &info.chair_link {
+        println!("  chair's link (joins as the chair; valid while its token is): {link}");
     }
 }
 
