@@ -240,7 +240,12 @@ async fn the_command_serves_and_manages_conferences_while_running() {
     assert_eq!(created["password"], "314159");
     assert_eq!(created["confName"], "命令行 CLI");
     assert!(created["chairClientSecret"].is_string());
-    assert!(created["chairLink"].as_str().expect("chair link").contains("#chair="));
+    assert!(
+        created["chairLink"]
+            .as_str()
+            .expect("chair link")
+            .contains("#chair=")
+    );
     let conf_id = created["confId"].as_str().expect("id").to_string();
     let link = created["links"][0].as_str().expect("link").to_string();
     assert!(

@@ -9,7 +9,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use confgate_signalling::methods::{ConferenceLookup, JoinAnswer, JoinRequest, JoinState};
+use confgate_signalling::methods::{
+    ConferenceLookup, JoinAnswer, JoinRequest, JoinState, LoginResult,
+};
 use http::{HeaderMap, StatusCode, header};
 use rust_embed::RustEmbed;
 use serde::Deserialize;
@@ -159,17 +161,31 @@ async fn join_inner(
     let login = rpc::auth::issue_tokens(state, &created.user, "client_credentials", now).await?;
     state.metrics.joins.fetch_add(1, Relaxed);
     tracing::info!(conf_id = %conf.conf_id, user_id = %created.user.user_id, "member joined by link");
-    let answer = JoinAnswer {
-        conference: lookup,
+    Ok(join_answer(
+        state,
+        lookup,
+        login,
+        created.client_secret.unwrap_or_default(),
+    ))
+}
+
+fn join_answer(
+    state: &AppState,
+    conference: ConferenceLookup,
+    login: LoginResult,
+    client_secret: String,
+) -> Response {
+    Json(JoinAnswer {
+        conference,
         user_id: login.user_id,
         name: login.name,
         access_token: login.access_token,
         deadline: login.deadline,
         refresh_token: login.refresh_token,
-        client_secret: created.client_secret.unwrap_or_default(),
+        client_secret,
         webrtc_address: state.config.gateway_addresses().join(","),
-    };
-    Ok(Json(answer).into_response())
+    })
+    .into_response()
 }
 
 /// A chair's page joins with the chair's own account (its access token in
@@ -181,12 +197,7 @@ async fn join_as_chair(
     token: &str,
     now: i64,
 ) -> AppResult<Response> {
-    let claims = state.keys.verify(token, now)?;
-    let user = state
-        .authority
-        .user(claims.user_id.clone())
-        .await?
-        .ok_or(AppError::Token(crate::tokens::TokenError::Invalid))?;
+    let user = rpc::authenticate(state, Some(token)).await?.user;
     if conf.chair_user_id.as_deref() != Some(user.user_id.as_str()) {
         return Err(AppError::Forbidden(
             "this account does not chair that conference".into(),
@@ -194,17 +205,8 @@ async fn join_as_chair(
     }
     let login = rpc::auth::issue_tokens(state, &user, "client_credentials", now).await?;
     tracing::info!(conf_id = %conf.conf_id, user_id = %user.user_id, "chair joined by link");
-    Ok(Json(JoinAnswer {
-        conference: lookup,
-        user_id: login.user_id,
-        name: login.name,
-        access_token: login.access_token,
-        deadline: login.deadline,
-        refresh_token: login.refresh_token,
-        client_secret: String::new(),
-        webrtc_address: state.config.gateway_addresses().join(","),
-    })
-    .into_response())
+    // No client secret: the chair logs in with its own.
+    Ok(join_answer(state, lookup, login, String::new()))
 }
 
 /// `GET /`: a short page saying what this server is.

@@ -31,7 +31,6 @@ use crate::error::{AppError, AppResult};
 use crate::room::RoomError;
 use crate::rooms::{Initial, Push, RoomCommand, SessionId};
 use crate::store::{Conference, ConferenceState, UserRow, now_ms};
-use crate::tokens::TokenError;
 
 /// Messages larger than this are refused (the connection is closed with
 /// "message too big"): an SDP offer with simulcast fits in a quarter of it.
@@ -76,13 +75,9 @@ async fn admit(
     query: &WsQuery,
     headers: &HeaderMap,
 ) -> AppResult<(UserRow, Conference)> {
-    let token = query.token.as_deref().ok_or(TokenError::Missing)?;
-    let claims = state.keys.verify(token, now_ms())?;
-    let user = state
-        .authority
-        .user(claims.user_id.clone())
+    let user = crate::rpc::authenticate(state, query.token.as_deref())
         .await?
-        .ok_or(AppError::Token(TokenError::Invalid))?;
+        .user;
     check_origin(state, headers)?;
     let conf_id = match (&user.conf_id, &query.conf_id) {
         (Some(own), _) => own.clone(),

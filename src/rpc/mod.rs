@@ -37,15 +37,22 @@ impl Context {
     /// The caller behind the token. A token whose account is gone (its
     /// conference ended and the sweeper removed it) no longer works.
     pub async fn caller(&self, state: &AppState) -> AppResult<Caller> {
-        let token = self.token.as_deref().ok_or(TokenError::Missing)?;
-        let claims = state.keys.verify(token, now_ms())?;
-        let user = state
-            .authority
-            .user(claims.user_id.clone())
-            .await?
-            .ok_or(AppError::Token(TokenError::Invalid))?;
-        Ok(Caller { claims, user })
+        authenticate(state, self.token.as_deref()).await
     }
+}
+
+/// The account behind an access token: the token must be valid and its
+/// account must still exist (temporary accounts go when their conference
+/// ends).
+pub async fn authenticate(state: &AppState, token: Option<&str>) -> AppResult<Caller> {
+    let token = token.ok_or(TokenError::Missing)?;
+    let claims = state.keys.verify(token, now_ms())?;
+    let user = state
+        .authority
+        .user(claims.user_id.clone())
+        .await?
+        .ok_or(AppError::Token(TokenError::Invalid))?;
+    Ok(Caller { claims, user })
 }
 
 /// Runs a call. `None` when nothing is to be sent back (notifications only).
