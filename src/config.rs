@@ -42,6 +42,7 @@ pub struct Config {
     pub authority: AuthorityConfig,
     pub http: HttpConfig,
     pub websocket: WebSocketConfig,
+    pub sip: SipConfig,
     pub media: confgate_media::MediaConfig,
 }
 
@@ -61,6 +62,7 @@ impl Default for Config {
             authority: AuthorityConfig::default(),
             http: HttpConfig::default(),
             websocket: WebSocketConfig::default(),
+            sip: SipConfig::default(),
             media: confgate_media::MediaConfig::default(),
         }
     }
@@ -215,6 +217,37 @@ impl Default for WebSocketConfig {
     }
 }
 
+/// Defaults for conferences bound to a SIP/MCU conference; a binding's own
+/// values win.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// `udp` or `tcp`. Default `udp`.
+    pub transport: String,
+    /// Every call goes through this proxy, such as `sip:proxy.example.com:5060`.
+    /// Default none.
+    pub outbound_proxy: Option<String>,
+    /// Digest credentials for the MCU. Default none.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Codecs in order of preference. Default opus, pcmu, pcma, vp8, h264.
+    pub codecs: Vec<String>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            transport: "udp".into(),
+            outbound_proxy: None,
+            username: None,
+            password: None,
+            codecs: ["opus", "pcmu", "pcma", "vp8", "h264"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
 /// What went wrong while building the configuration; each message names the
 /// source and the key.
 #[derive(Debug, thiserror::Error)]
@@ -347,6 +380,8 @@ impl Config {
                 ));
             }
         }
+        crate::mcu::validate_defaults(&self.sip)
+            .map_err(|e| ConfigError::Invalid(format!("sip: {e}")))?;
         self.media
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("media: {e}")))?;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod links;
+pub mod mcu;
 pub mod room;
 pub mod rooms;
 pub mod rpc;

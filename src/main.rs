@@ -100,11 +100,43 @@ enum ConferenceCommand {
         /// The conference id.
         id: String,
     },
+    /// Bind a conference to a SIP/MCU conference: each web member calls into
+    /// it. Options left out take the [sip] defaults of the configuration.
+    Bind(BindArgs),
+    /// Remove a conference's MCU binding.
+    Unbind {
+        /// The conference id.
+        id: String,
+    },
     /// Revoke an opaque join link.
     RevokeLink {
         /// The opaque code (the last part of the link).
         code: String,
     },
+}
+
+#[derive(Debug, Args)]
+struct BindArgs {
+    /// The conference id.
+    id: String,
+    /// The MCU conference, such as sip:8001@mcu.example.com.
+    #[arg(long, value_name = "SIP_URI")]
+    mcu: String,
+    /// udp or tcp [default: from [sip], udp].
+    #[arg(long)]
+    transport: Option<String>,
+    /// Send every request through this proxy, such as sip:proxy.example.com.
+    #[arg(long, value_name = "SIP_URI")]
+    proxy: Option<String>,
+    /// Digest username for this MCU [default: from [sip]].
+    #[arg(long)]
+    username: Option<String>,
+    /// Digest password for this MCU.
+    #[arg(long)]
+    password: Option<String>,
+    /// Codecs in order of preference, comma-separated: opus, pcmu, pcma, vp8, h264.
+    #[arg(long, value_delimiter = ',')]
+    codecs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +334,38 @@ async fn conference(config: Config, cmd: ConferenceCommand) -> anyhow::Result<()
                 confgate::links::JOIN_PATH,
                 link.code
             );
+        }
+        ConferenceCommand::Bind(args) => {
+            let conf = state
+                .authority
+                .conference(args.id.clone())
+                .await?
+                .with_context(|| format!("no conference {}", args.id))?;
+            let params = confgate_signalling::methods::BindMcuParams {
+                conf_id: conf.conf_id.clone(),
+                uri: args.mcu,
+                transport: args.transport,
+                outbound_proxy: args.proxy,
+                username: args.username,
+                password: args.password,
+                codecs: args.codecs,
+            };
+            let binding = confgate::mcu::binding(params, &state.config.sip, now_ms())?;
+            state.store.set_mcu_binding(&binding).await?;
+            let view = confgate::mcu::view(&binding, &state.config.sip);
+            println!(
+                "conference {} bound to {} over {} (codecs {})",
+                conf.conf_id,
+                view.uri,
+                view.transport,
+                view.codecs.join(",")
+            );
+        }
+        ConferenceCommand::Unbind { id } => {
+            if !state.store.delete_mcu_binding(&id).await? {
+                bail!("conference {id} is not bound to an MCU");
+            }
+            println!("conference {id} unbound");
         }
         ConferenceCommand::RevokeLink { code } => {
             let code = code.rsplit('/').next().unwrap_or(&code).to_string();

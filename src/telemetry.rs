@@ -33,6 +33,8 @@ pub const METHODS: &[&str] = &[
     "conference.get",
     "conference.list",
     "conference.end",
+    "conference.bindMcu",
+    "conference.unbindMcu",
     "other",
 ];
 

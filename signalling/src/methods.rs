@@ -237,6 +237,43 @@ pub struct ConferenceInfo {
     pub created_at: i64,
     /// Join links, the configured format first.
     pub links: Vec<String>,
+    /// The SIP/MCU conference it is bound to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcu: Option<McuView>,
+}
+
+/// `conference.bindMcu` parameters. Absent fields take the `[sip]` defaults
+/// of the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BindMcuParams {
+    pub conf_id: String,
+    /// `sip:ROOM@mcu.example.com[:port]`.
+    pub uri: String,
+    /// `udp` or `tcp`.
+    #[serde(default)]
+    pub transport: Option<String>,
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// In order of preference, from `opus`, `pcmu`, `pcma`, `vp8`, `h264`.
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
+}
+
+/// A conference's MCU binding as the API shows it (never the password).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct McuView {
+    pub uri: String,
+    pub transport: String,
+    pub outbound_proxy: Option<String>,
+    pub username: Option<String>,
+    pub has_password: bool,
+    pub codecs: Vec<String>,
 }
 
 #[cfg(test)]

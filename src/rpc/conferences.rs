@@ -4,7 +4,8 @@
 
 use confgate_signalling::join_link::Password;
 use confgate_signalling::methods::{
-    ConferenceIdParams, ConferenceInfo, CreateConferenceParams, JoinState, ListConferencesParams,
+    BindMcuParams, ConferenceIdParams, ConferenceInfo, CreateConferenceParams, JoinState,
+    ListConferencesParams,
 };
 use serde_json::Value;
 
@@ -114,6 +115,33 @@ pub async fn end(state: &AppState, p: ConferenceIdParams, ctx: &Context) -> AppR
     json(&info(state, &conf).await?)
 }
 
+/// Binds a conference to a SIP/MCU conference (replacing an earlier
+/// binding): its web members will call into it.
+pub async fn bind_mcu(state: &AppState, p: BindMcuParams, ctx: &Context) -> AppResult<Value> {
+    let caller = chair(state, ctx).await?;
+    let conf = own_conference(state, &caller, p.conf_id.clone()).await?;
+    let binding = crate::mcu::binding(p, &state.config.sip, now_ms())?;
+    state.store.set_mcu_binding(&binding).await?;
+    tracing::info!(conf_id = %conf.conf_id, uri = %binding.uri, "conference bound to an MCU");
+    json(&info(state, &conf).await?)
+}
+
+pub async fn unbind_mcu(
+    state: &AppState,
+    p: ConferenceIdParams,
+    ctx: &Context,
+) -> AppResult<Value> {
+    let caller = chair(state, ctx).await?;
+    let conf = own_conference(state, &caller, p.conf_id).await?;
+    if !state.store.delete_mcu_binding(&conf.conf_id).await? {
+        return Err(AppError::NotFound(format!(
+            "conference {} is not bound to an MCU",
+            conf.conf_id
+        )));
+    }
+    json(&info(state, &conf).await?)
+}
+
 /// A conference as the API and the CLI show it.
 pub async fn info(state: &AppState, conf: &Conference) -> AppResult<ConferenceInfo> {
     let now = now_ms();
@@ -132,5 +160,10 @@ pub async fn info(state: &AppState, conf: &Conference) -> AppResult<ConferenceIn
         ended_at: conf.ended_at,
         created_at: conf.created_at,
         links: crate::links::urls(state, conf, now).await?,
+        mcu: state
+            .store
+            .mcu_binding(&conf.conf_id)
+            .await?
+            .map(|b| crate::mcu::view(&b, &state.config.sip)),
     })
 }

@@ -104,6 +104,8 @@ async fn dispatch(state: &AppState, req: &Request, ctx: &Context) -> Result<Valu
         "conference.get" => conferences::get(state, params(req)?, ctx).await,
         "conference.list" => conferences::list(state, params(req)?, ctx).await,
         "conference.end" => conferences::end(state, params(req)?, ctx).await,
+        "conference.bindMcu" => conferences::bind_mcu(state, params(req)?, ctx).await,
+        "conference.unbindMcu" => conferences::unbind_mcu(state, params(req)?, ctx).await,
         other => return Err(ErrorObject::method_not_found(other)),
     };
     result.map_err(|e| e.to_rpc())

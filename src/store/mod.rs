@@ -7,6 +7,7 @@
 
 mod conferences;
 mod links;
+mod mcu;
 mod settings;
 mod tokens;
 mod users;
@@ -19,6 +20,7 @@ use sqlx::migrate::Migrator;
 
 pub use conferences::{Conference, ConferenceState};
 pub use links::JoinLinkRow;
+pub use mcu::McuBindingRow;
 pub use users::{NewUser, Role, UserRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
