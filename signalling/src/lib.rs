@@ -12,9 +12,11 @@
 //! - [`jsonrpc`]: JSON-RPC 2.0 request and response envelopes.
 //! - [`iq`]: the XMPP `<iq/>` stanzas carried by `org.user.processIQ`.
 //! - [`methods`]: the typed parameters and results of the API methods.
+//! - [`sip`]: SIP (RFC 3261) messages, digest auth, client transactions and the UAC dialog for the MCU bridge.
 
 pub mod events;
 pub mod iq;
 pub mod join_link;
 pub mod jsonrpc;
 pub mod methods;
+pub mod sip;
