@@ -8,6 +8,7 @@
 //! it saw, so nothing is lost.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -121,15 +122,24 @@ pub struct Rooms {
     members: Mutex<HashMap<String, String>>,
     grace: Duration,
     media: Option<Media>,
+    /// Members joined on this node, including those within their grace
+    /// period: the `confgate_active_members` gauge.
+    active: Arc<AtomicI64>,
 }
 
 impl Rooms {
+    /// Members joined on this node now.
+    pub fn active_members(&self) -> i64 {
+        self.active.load(Ordering::Relaxed)
+    }
+
     pub fn new(grace: Duration, media: Option<Media>) -> Rooms {
         Rooms {
             rooms: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             grace,
             media,
+            active: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -154,6 +164,7 @@ impl Rooms {
             tx.clone(),
             self.grace,
             self.media.clone(),
+            self.active.clone(),
         ));
         rooms.insert(conf.conf_id.clone(), tx.clone());
         tx
@@ -243,6 +254,7 @@ async fn run_room(
     me: mpsc::Sender<RoomCommand>,
     grace: Duration,
     media: Option<Media>,
+    active: Arc<AtomicI64>,
 ) {
     // Keeps the media plane's forwarding in step with the members' state:
     // muting and camera-off stop forwarding at the server; a member who goes
@@ -271,6 +283,7 @@ async fn run_room(
     };
     let (events, _) = broadcast::channel::<Arc<ConferenceEvent>>(EVENT_BUFFER);
     let mut attached: HashMap<String, Attached> = HashMap::new();
+    let mut counted = 0usize;
     let publish = |list: Vec<ConferenceEvent>| {
         for event in list {
             // No receiver is fine: nobody watches right now.
@@ -406,5 +419,8 @@ async fn run_room(
                 }
             }
         }
+        active.fetch_add(attached.len() as i64 - counted as i64, Ordering::Relaxed);
+        counted = attached.len();
     }
+    active.fetch_sub(counted as i64, Ordering::Relaxed);
 }

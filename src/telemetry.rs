@@ -66,9 +66,10 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text exposition. `active_members` is read from the store
-    /// by the caller.
-    pub fn render(&self, active_members: Option<i64>) -> String {
+    /// Prometheus text exposition. `active_members` are the members joined on
+    /// this node; `live_accounts`, read from the store by the caller, the
+    /// temporary accounts of live conferences.
+    pub fn render(&self, active_members: i64, live_accounts: Option<i64>) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -117,11 +118,16 @@ impl Metrics {
                 value.load(Relaxed)
             );
         }
-        if let Some(n) = active_members {
+        let _ = writeln!(
+            out,
+            "# HELP confgate_active_members Members in a conference on this node, reconnecting ones included.\n\
+             # TYPE confgate_active_members gauge\nconfgate_active_members {active_members}"
+        );
+        if let Some(n) = live_accounts {
             let _ = writeln!(
                 out,
-                "# HELP confgate_active_members Members joined by link to conferences that are live.\n\
-                 # TYPE confgate_active_members gauge\nconfgate_active_members {n}"
+                "# HELP confgate_live_accounts Temporary accounts of conferences that are live.\n\
+                 # TYPE confgate_live_accounts gauge\nconfgate_live_accounts {n}"
             );
         }
         out
@@ -138,7 +144,7 @@ mod tests {
         m.rpc("auth.http.login", true);
         m.rpc("auth.http.login", false);
         m.rpc("no.such", false);
-        let text = m.render(Some(3));
+        let text = m.render(2, Some(3));
         assert!(
             text.contains("confgate_rpc_requests_total{method=\"auth.http.login\"} 2"),
             "{text}"
@@ -151,6 +157,7 @@ mod tests {
             text.contains("confgate_rpc_errors_total{method=\"other\"} 1"),
             "{text}"
         );
-        assert!(text.contains("confgate_active_members 3"), "{text}");
+        assert!(text.contains("confgate_active_members 2"), "{text}");
+        assert!(text.contains("confgate_live_accounts 3"), "{text}");
     }
 }

@@ -93,7 +93,11 @@ async fn health_readiness_and_metrics() {
         .await
         .expect("text");
     assert!(text.contains("confgate_joins_total 2"), "{text}");
-    assert!(text.contains("confgate_active_members 2"), "{text}");
+    assert!(text.contains("confgate_live_accounts 2"), "{text}");
+    assert!(
+        text.contains("confgate_active_members 0"),
+        "joined by link, not yet in the conference: {text}"
+    );
     assert!(text.contains("# TYPE confgate_rpc_requests_total counter"));
     // With the database gone, readiness says so and liveness does not.
     t.state().store.close().await;

@@ -486,3 +486,33 @@ async fn bad_media_input_gets_clear_errors() {
     assert_eq!(update["audioMuted"], true);
     t.finish().await;
 }
+
+#[tokio::test]
+async fn the_active_members_gauge_follows_joins_and_leaves() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    t.conference("gauge", Some("808181")).await;
+    let (_, a_token) = member(&t, "808181", "A").await;
+    let (_, b_token) = member(&t, "808181", "B").await;
+    let gauge = |t: &TestServer| t.state().rooms.active_members();
+    assert_eq!(gauge(&t), 0);
+    let mut a = t.ws(&a_token).await;
+    a.request("conference.join", json!({})).await;
+    let mut b = t.ws(&b_token).await;
+    b.request("conference.join", json!({})).await;
+    assert_eq!(gauge(&t), 2);
+    b.request("conference.leave", json!({})).await;
+    a.request("conference.setAudio", json!({"muted": true}))
+        .await;
+    assert_eq!(gauge(&t), 1);
+    let text = t
+        .client
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("confgate_active_members 1"), "{text}");
+    t.finish().await;
+}

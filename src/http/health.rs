@@ -27,12 +27,12 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let members = state.store.count_live_members(now_ms()).await.ok();
+    let accounts = state.store.count_live_members(now_ms()).await.ok();
     (
         [(
             http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(members),
+        state.metrics.render(state.rooms.active_members(), accounts),
     )
 }
