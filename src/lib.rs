@@ -21,6 +21,7 @@ pub mod mcu;
 pub mod room;
 pub mod rooms;
 pub mod rpc;
+pub mod sip;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;

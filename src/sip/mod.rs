@@ -137,7 +137,7 @@ pub enum CallEvent {
 /// A message from the network for one call.
 #[derive(Debug)]
 enum Inbound {
-    Message(Message, SocketAddr),
+    Message(Box<Message>, SocketAddr),
     /// The call's TCP connection closed or broke.
     Closed(String),
 }
@@ -211,13 +211,7 @@ impl SipAgent {
         let (setup_tx, setup_rx) = oneshot::channel();
         let (event_tx, event_rx) = mpsc::channel(16);
         let (cmd_tx, cmd_rx) = mpsc::channel(8);
-        tokio::spawn(call::run(
-            self.clone(),
-            req,
-            setup_tx,
-            event_tx,
-            cmd_rx,
-        ));
+        tokio::spawn(call::run(self.clone(), req, setup_tx, event_tx, cmd_rx));
         let answer_sdp = setup_rx
             .await
             .map_err(|_| CallError::Transport("the call task ended unexpectedly".into()))??;
@@ -309,7 +303,10 @@ async fn dispatch(socket: Arc<UdpSocket>, calls: CallTable) {
             // Never block the socket on one slow call: drop when its queue is
             // full (UDP retransmissions recover).
             Some(tx) => {
-                if tx.try_send(Inbound::Message(message, from)).is_err() {
+                if tx
+                    .try_send(Inbound::Message(Box::new(message), from))
+                    .is_err()
+                {
                     tracing::debug!(%call_id, "call queue full or closed; datagram dropped");
                 }
             }

@@ -1,0 +1,464 @@
+//! The SIP user agent shell against real sipp processes playing the MCU
+//! (scenarios from /work/shared/sip-scenarios and tests/data/sip), and
+//! against a tiny UDP peer that sends malformed SIP.
+//!
+//! Needs sipp (`apt-get install sip-tester`); the tests fail without it.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use confgate::sip::{AgentConfig, CallError, CallEvent, CallRequest, SipAgent, Transport};
+use confgate_signalling::sip::TimerConfig;
+
+const SHARED: &str = "/work/shared/sip-scenarios";
+
+const OFFER: &str = "v=0\r\no=confgate 1 1 IN IP4 127.0.0.1\r\ns=confgate\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 30000 RTP/AVP 111 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n\
+m=video 30002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\na=sendrecv\r\n";
+
+fn free_port() -> u16 {
+    // Free for both UDP and TCP at the time of asking.
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && port < 65_000 {
+            return port;
+        }
+    }
+}
+
+struct Sipp {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    tcp: bool,
+}
+
+impl Sipp {
+    fn start(scenario: &Path, tcp: bool, extra: &[&str]) -> Sipp {
+        assert!(
+            Path::new("/usr/bin/sipp").exists() || which_sipp(),
+            "sipp is missing: apt-get install sip-tester"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mp = free_port();
+        let mut cmd = Command::new("sipp");
+        cmd.current_dir(dir.path())
+            .arg("-sf")
+            .arg(scenario)
+            .args(["-p", &port.to_string(), "-i", "127.0.0.1", "-bind_local"])
+            .args([
+                "-ci",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &mp.to_string(),
+            ])
+            .args(["-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+            .args(["-key", "mcu_ip", "127.0.0.1", "-key", "mcu_aport", "40000"])
+            .args(["-key", "mcu_vport", "40002"])
+            .args(["-trace_logs", "-log_file", "uas.log", "-trace_stat"])
+            .args([
+                "-stf",
+                "uas_stat.csv",
+                "-trace_err",
+                "-error_file",
+                "uas_err.log",
+            ]);
+        if tcp {
+            cmd.args(["-t", "t1"]);
+        }
+        cmd.args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => panic!("cannot run sipp ({e}): apt-get install sip-tester"),
+        };
+        let mut sipp = Sipp {
+            child,
+            port,
+            dir,
+            tcp,
+        };
+        sipp.wait_bound();
+        sipp
+    }
+
+    /// Until sipp holds its SIP port (or has died).
+    fn wait_bound(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let busy = if self.tcp {
+                TcpListener::bind(("127.0.0.1", self.port)).is_err()
+            } else {
+                UdpSocket::bind(("127.0.0.1", self.port)).is_err()
+            };
+            if busy {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("sipp exited early ({status}): {}", self.errors());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sipp did not bind its port: {}", self.errors());
+    }
+
+    fn target(&self) -> String {
+        format!("sip:room@127.0.0.1:{}", self.port)
+    }
+
+    fn errors(&self) -> String {
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!(
+            "error log:\n{}\nmessages:\n{}",
+            read("uas_err.log"),
+            read("uas.log")
+        )
+    }
+
+    /// Waits for sipp to finish and checks that it counted one successful
+    /// call and no failed one.
+    async fn expect_success(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("sipp did not finish: {}", self.errors());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (ok, failed) = self.stats();
+        assert!(
+            status.success() && ok == 1 && failed == 0,
+            "sipp: {status}, SuccessfulCall={ok}, FailedCall={failed}; {}",
+            self.errors()
+        );
+    }
+
+    fn stats(&self) -> (u64, u64) {
+        let csv = std::fs::read_to_string(self.dir.path().join("uas_stat.csv")).unwrap_or_default();
+        let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+        let Some(header) = lines.next() else {
+            return (0, u64::MAX);
+        };
+        let Some(last) = lines.next_back() else {
+            return (0, u64::MAX);
+        };
+        let cols: Vec<&str> = header.split(';').collect();
+        let vals: Vec<&str> = last.split(';').collect();
+        let get = |name: &str| {
+            cols.iter()
+                .position(|c| *c == name)
+                .and_then(|i| vals.get(i))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(u64::MAX)
+        };
+        (get("SuccessfulCall(C)"), get("FailedCall(C)"))
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn which_sipp() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("sipp").exists()))
+}
+
+fn shared(name: &str) -> PathBuf {
+    Path::new(SHARED).join(name)
+}
+
+fn ours(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/sip")
+        .join(name)
+}
+
+fn request(target: String, transport: Transport) -> CallRequest {
+    CallRequest {
+        target,
+        transport,
+        outbound_proxy: None,
+        from_user: "web-1".into(),
+        display_name: "Web Member".into(),
+        credentials: None,
+        sdp_offer: OFFER.into(),
+        ring_timeout: Duration::from_secs(10),
+    }
+}
+
+async fn agent() -> SipAgent {
+    SipAgent::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn answered_then_hangup(transport: Transport) {
+    let sipp = Sipp::start(&shared("uas_answer.xml"), transport == Transport::Tcp, &[]);
+    let agent = agent().await;
+    let call = agent
+        .call(request(sipp.target(), transport))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", sipp.errors()));
+    assert!(
+        call.answer_sdp.contains("m=audio 40000 RTP/AVP 111 0"),
+        "{}",
+        call.answer_sdp
+    );
+    assert!(call.answer_sdp.contains("a=rtpmap:96 VP8/90000"));
+    call.hangup().await.unwrap();
+    sipp.expect_success().await;
+}
+
+#[tokio::test]
+async fn plain_answer_udp() {
+    answered_then_hangup(Transport::Udp).await;
+}
+
+#[tokio::test]
+async fn plain_answer_tcp() {
+    answered_then_hangup(Transport::Tcp).await;
+}
+
+#[tokio::test]
+async fn auth_challenge_then_answer() {
+    let sipp = Sipp::start(
+        &shared("uas_auth.xml"),
+        false,
+        &["-key", "auth_user", "alice", "-key", "auth_pass", "secret"],
+    );
+    let agent = agent().await;
+    let mut req = request(sipp.target(), Transport::Udp);
+    req.credentials = Some(("alice".into(), "secret".into()));
+    let call = agent
+        .call(req)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", sipp.errors()));
+    assert!(call.answer_sdp.contains("m=audio 40000"));
+    call.hangup().await.unwrap();
+    sipp.expect_success().await;
+}
+
+#[tokio::test]
+async fn auth_wrong_password_fails() {
+    let sipp = Sipp::start(
+        &shared("uas_auth.xml"),
+        false,
+        &["-key", "auth_user", "alice", "-key", "auth_pass", "secret"],
+    );
+    let agent = agent().await;
+    let mut req = request(sipp.target(), Transport::Udp);
+    req.credentials = Some(("alice".into(), "not-the-password".into()));
+    let err = agent.call(req).await.unwrap_err();
+    assert_eq!(err, CallError::AuthFailed, "{}", sipp.errors());
+    // The wrong-password branch is a failed call in sipp's eyes; only wait for it to end.
+    drop(sipp);
+}
+
+#[tokio::test]
+async fn busy() {
+    let sipp = Sipp::start(&shared("uas_busy.xml"), false, &[]);
+    let agent = agent().await;
+    let err = agent
+        .call(request(sipp.target(), Transport::Udp))
+        .await
+        .unwrap_err();
+    assert_eq!(err, CallError::Busy, "{}", sipp.errors());
+    sipp.expect_success().await;
+}
+
+#[tokio::test]
+async fn bye_from_the_mcu() {
+    let sipp = Sipp::start(&shared("uas_bye.xml"), false, &["-d", "500"]);
+    let agent = agent().await;
+    let mut call = agent
+        .call(request(sipp.target(), Transport::Udp))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", sipp.errors()));
+    let event = tokio::time::timeout(Duration::from_secs(10), call.next_event())
+        .await
+        .expect("an event in time");
+    assert!(matches!(event, Some(CallEvent::Bye)), "{event:?}");
+    assert!(call.next_event().await.is_none(), "the call task has ended");
+    sipp.expect_success().await;
+}
+
+#[tokio::test]
+async fn reinvite_from_the_mcu() {
+    let sipp = Sipp::start(&ours("uas_reinvite.xml"), false, &[]);
+    let agent = agent().await;
+    let mut call = agent
+        .call(request(sipp.target(), Transport::Udp))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", sipp.errors()));
+    let event = tokio::time::timeout(Duration::from_secs(10), call.next_event())
+        .await
+        .expect("an event in time");
+    let Some(CallEvent::ReInvite { sdp, reply }) = event else {
+        panic!("expected a re-INVITE, got {event:?}: {}", sipp.errors());
+    };
+    assert!(sdp.contains("a=sendonly"), "{sdp}");
+    let held = OFFER.replace("a=sendrecv", "a=recvonly");
+    reply.send(Ok(held)).unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), call.next_event())
+        .await
+        .expect("an event in time");
+    assert!(
+        matches!(event, Some(CallEvent::Bye)),
+        "{event:?}: {}",
+        sipp.errors()
+    );
+    sipp.expect_success().await;
+}
+
+#[tokio::test]
+async fn no_answer_is_cancelled() {
+    let sipp = Sipp::start(&shared("uas_noanswer.xml"), false, &[]);
+    let agent = agent().await;
+    let mut req = request(sipp.target(), Transport::Udp);
+    req.ring_timeout = Duration::from_millis(800);
+    let started = Instant::now();
+    let err = agent.call(req).await.unwrap_err();
+    assert_eq!(err, CallError::NoAnswer, "{}", sipp.errors());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    sipp.expect_success().await;
+}
+
+/// A peer that answers every INVITE with `reply(invite)`, over UDP.
+async fn malformed_peer(reply: fn(&str) -> Vec<u8>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let _ = socket.send_to(&reply(&text), from).await;
+        }
+    });
+    (addr, task)
+}
+
+/// The header lines of `request` a response copies.
+fn copied(request: &str) -> String {
+    request
+        .split("\r\n")
+        .filter(|l| {
+            let name = l
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            ["via", "from", "to", "call-id", "cseq"].contains(&name.as_str())
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect()
+}
+
+async fn expect_clean_failure(reply: fn(&str) -> Vec<u8>) {
+    let (addr, peer) = malformed_peer(reply).await;
+    let config = AgentConfig {
+        timers: TimerConfig {
+            t1: Duration::from_millis(40),
+            ..TimerConfig::default()
+        },
+    };
+    let agent = SipAgent::start_with("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        agent.call(request(format!("sip:room@{addr}"), Transport::Udp)),
+    )
+    .await
+    .expect("the call fails within a bounded time");
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, CallError::Timeout | CallError::BadResponse(_)),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    peer.abort();
+}
+
+#[tokio::test]
+async fn garbage_from_the_peer() {
+    expect_clean_failure(|_| b"\x00\xffgarbage\r\n\r\n not SIP at all".to_vec()).await;
+}
+
+#[tokio::test]
+async fn truncated_response_from_the_peer() {
+    expect_clean_failure(|invite| {
+        let full = format!("SIP/2.0 200 OK\r\n{}", copied(invite));
+        full.as_bytes()[..full.len() / 2].to_vec()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_content_length_from_the_peer() {
+    expect_clean_failure(|invite| {
+        let to = copied(invite);
+        format!(
+            "SIP/2.0 200 OK\r\n{to}Contact: <sip:mcu@127.0.0.1>\r\nContent-Type: application/sdp\r\nContent-Length: 500\r\n\r\nv=0\r\n"
+        )
+        .into_bytes()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sdp_less_2xx_is_a_bad_response() {
+    let (addr, peer) = malformed_peer(|invite| {
+        if invite.starts_with("INVITE") {
+            let head = copied(invite)
+                .lines()
+                .map(|l| {
+                    if l.starts_with("To:") {
+                        format!("{l};tag=peer1\r\n")
+                    } else {
+                        format!("{l}\r\n")
+                    }
+                })
+                .collect::<String>();
+            format!(
+                "SIP/2.0 200 OK\r\n{head}Contact: <sip:mcu@127.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_bytes()
+        } else {
+            Vec::new()
+        }
+    })
+    .await;
+    let agent = agent().await;
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        agent.call(request(format!("sip:room@{addr}"), Transport::Udp)),
+    )
+    .await
+    .expect("bounded")
+    .unwrap_err();
+    assert!(matches!(err, CallError::BadResponse(_)), "{err:?}");
+    peer.abort();
+}
