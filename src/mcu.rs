@@ -220,24 +220,29 @@ mod tests {
         p.transport = Some("sctp".into());
         assert!(
             binding(p, &d, 0)
-                .unwrap_err()
+                .expect_err("invalid")
                 .to_string()
                 .contains("udp or tcp")
         );
         let mut p = params("sip:room@mcu");
         p.codecs = Some(vec!["g729".into()]);
-        assert!(binding(p, &d, 0).unwrap_err().to_string().contains("g729"));
+        assert!(
+            binding(p, &d, 0)
+                .expect_err("invalid")
+                .to_string()
+                .contains("g729")
+        );
         let mut p = params("sip:room@mcu");
         p.password = Some("x".into());
         assert!(
             binding(p, &d, 0)
-                .unwrap_err()
+                .expect_err("invalid")
                 .to_string()
                 .contains("username")
         );
         assert!(
             binding(params("tel:+123"), &d, 0)
-                .unwrap_err()
+                .expect_err("invalid")
                 .to_string()
                 .contains("SIP URI")
         );
