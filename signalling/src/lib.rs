@@ -12,6 +12,7 @@
 //! - [`jsonrpc`]: JSON-RPC 2.0 request and response envelopes.
 //! - [`iq`]: the XMPP `<iq/>` stanzas carried by `org.user.processIQ`.
 //! - [`methods`]: the typed parameters and results of the API methods.
+//! - [`sdp`]: SDP offer/answer (RFC 3264) for the plain-RTP leg into the MCU.
 //! - [`sip`]: SIP (RFC 3261) messages, digest auth, client transactions and the UAC dialog for the MCU bridge.
 
 pub mod events;
@@ -19,4 +20,5 @@ pub mod iq;
 pub mod join_link;
 pub mod jsonrpc;
 pub mod methods;
+pub mod sdp;
 pub mod sip;
