@@ -38,7 +38,8 @@
 //!
 //! What this module does not do: resolve names (RFC 3263), pick transports,
 //! hold sockets or connections, run server transactions for the peer's
-//! requests beyond answering retransmissions from a cache, parse SDP, or fork
+//! requests beyond answering retransmissions from a cache, parse SDP (that is
+//! [`crate::sdp`]), or fork
 //! (one dialog per INVITE: an MCU answers once).
 //!
 //! Every input from the network is bounded ([`MAX_MESSAGE_BYTES`],
