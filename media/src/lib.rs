@@ -12,6 +12,7 @@
 //!   Media::subscribe ├─ Command ──────► │  Demux       │◄── STUN (by USERNAME ufrag)
 //!   Media::…         ┘  (channel)       │  ufrag, addr │◄── DTLS / SRTP (by remote address)
 //!                                       └──────┬───────┘
+//!   Media::…mcu_leg  ┘                  │              │   UDP :any ×2 per MCU leg (plain RTP)
 //!   MediaEvent ◄─── (channel) ───┐             ▼
 //!                                │   RTCPeerConnection (rtc, sans-I/O), 2 per member:
 //!                                │     publish leg   (browser offers, sends)
@@ -19,7 +20,9 @@
 //!                                │             │ RTP from a publish leg
 //!                                │             ▼
 //!                                └── Router::forward ─► handle_write on each subscriber leg
-//!                                    (SSRC/seq/ts/PT/extension rewrite, keyframe gating)
+//!                                    │ (SSRC/seq/ts/PT/extension rewrite, keyframe gating)
+//!                                    └─ MCU leg (if any) ─► send_to the MCU (plain RTP)
+//!                MCU's RTP on the leg's ports ─► that member's subscriber leg, stream "mcu"
 //! ```
 //!
 //! # Design, and why
@@ -59,6 +62,38 @@
 //!   subscriber sends PLI/FIR; requests per track are coalesced (see `keyframe.rs`).
 //! - **Server-side mute**: [`Media::set_forwarding`] stops forwarding a member's audio or video
 //!   at the server; video resumes at a requested keyframe.
+//! - **The MCU leg** (`mcu.rs`, [`Media::open_mcu_leg`]): a member of a conference bridged to
+//!   an MCU has a SIP call into it (made by the control plane) whose media is plain RTP/AVP.
+//!   - *Sockets*: two UDP sockets per leg (audio, video; RTCP muxed on the same port), bound
+//!     on the loop's address, owned by the loop that owns the member. The loop's `select!`
+//!     polls them in place with `poll_recv_ready` (no task or channel per leg, no allocation):
+//!     media from the MCU goes straight to the member's subscriber connection, and the
+//!     member's media straight to the MCU, both on data the loop owns. Separate ports (not
+//!     the loop's one socket) because an MCU speaks no ICE: there is no ufrag to demultiplex
+//!     by, and its address is only known from SDP.
+//!   - *Order*: the member must exist (publish or subscribe called) before `open_mcu_leg`;
+//!     `connect_mcu_leg` takes the MCU's answer. Either leg of the browser may come later:
+//!     a later subscribe connection is offered the MCU tracks, later published media goes out.
+//!   - *Out*: every packet of the member's published audio / video is relabelled with the
+//!     MCU's payload type (the control plane offers the MCU the browser's codec), gets the
+//!     leg's fixed SSRC and continuous numbering (`SequenceRewriter`), and loses CSRCs and
+//!     header extensions (per hop). Server-side mute holds it back too. No keyframe gating:
+//!     a PLI to the browser is sent when the leg connects.
+//!   - *In*: the MCU's RTP with its payload type, from the MCU's host, is rewritten (the
+//!     subscriber's payload type, a server SSRC, continuous numbering) onto extra tracks of
+//!     the member's subscriber connection whose stream id is `mcu`. They are added (and a
+//!     [`MediaEvent::SubscriberOffer`] sent) when the leg connects, not at the first packet,
+//!     so renegotiation never happens on the packet path. The codec offered is Opus for
+//!     audio at 48 kHz (other audio is not brought back), and for video the member's
+//!     published codec with the MCU's payload type, else the member's first, else VP8.
+//!     Video starts at a keyframe.
+//!   - *Symmetric RTP*: the first valid RTP from the MCU's host (any port) fixes where the MCU
+//!     is sent to; after that only that address is heard. Anything else on the ports
+//!     (garbage, strangers, wrong payload types) is counted as unrouted and dropped.
+//!   - *Keyframes*: a PLI/FIR from the browser about the `mcu` video becomes an RTCP PLI to
+//!     the MCU's video address and [`MediaEvent::McuKeyframeRequest`] (for SIP INFO: ffmpeg
+//!     and many MCUs ignore RTCP), coalesced and retried like requests to browsers. A PLI/FIR
+//!     from the MCU becomes a (coalesced) PLI to the member's browser.
 //! - **SRTP**: AEAD-AES-GCM profiles are offered first (cheaper per packet than AES-CM/SHA1).
 //! - **Active speakers** (see `speaker.rs`): the RFC 6464 audio level browsers put in each
 //!   audio packet, read by the id negotiated on that publish leg, feeds a per-room detector
@@ -74,7 +109,10 @@
 //! `Router::forward` (table lookups and integer arithmetic) → one `handle_write` per subscriber
 //! → `poll_write` → `send_to`. No lock, no log line, no channel. Allocations left are rtc's
 //! (decrypted buffers, SRTP output, its interceptor queues) plus, per copy, the header-extension
-//! vector when a forwarded extension is present (rtc takes packets by value).
+//! vector when a forwarded extension is present (rtc takes packets by value). Toward an MCU: a
+//! hash lookup of the member, the rewrite, one header written into a reused buffer, one
+//! `send_to`. From an MCU: a header parse, the rewrite, one `handle_write` (the payload is a
+//! slice of the received block, not a copy).
 //!
 //! # Events and commands
 //!
@@ -85,11 +123,15 @@
 //!
 //! # Not done here
 //!
-//! Simulcast/SVC layer selection, bandwidth estimation towards subscribers, RTX, the MCU leg,
-//! main-video choice (the control plane's, from [`MediaEvent::Speaking`]).
+//! Simulcast/SVC layer selection, bandwidth estimation towards subscribers, RTX, main-video
+//! choice (the control plane's, from [`MediaEvent::Speaking`]). On the MCU leg: RTCP on a
+//! separate port (RTP+1, without `a=rtcp-mux`) is neither listened on nor sent to; no sender or
+//! receiver reports are generated or relayed; an MCU behind NAT (another source IP than its
+//! SDP's) is not heard; codecs are not negotiated with the MCU here (payload types only).
 
 mod demux;
 mod keyframe;
+mod mcu;
 mod media_loop;
 mod peer;
 mod rewrite;
@@ -143,6 +185,35 @@ pub enum MediaEvent {
         member: MemberId,
         speaking: bool,
     },
+    /// `member`'s browser asked for a keyframe of the MCU's picture. An RTCP PLI went to the
+    /// MCU already; many MCUs (ffmpeg among them) ignore it, so the control plane should also
+    /// send SIP INFO picture_fast_update on the member's MCU call. Coalesced: at most one per
+    /// 500 ms while a keyframe is outstanding, repeated every 500 ms while the member's video
+    /// from the MCU waits for one.
+    McuKeyframeRequest { member: MemberId },
+}
+
+/// The local RTP ports of a member's MCU leg, for the SDP offer to the MCU (RTCP on the same
+/// port, `a=rtcp-mux`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct McuLegPorts {
+    pub audio: SocketAddr,
+    pub video: SocketAddr,
+}
+
+/// Where the MCU wants one stream, from its SDP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct McuStream {
+    /// The MCU's RTP address; replaced by the source of the MCU's RTP once it sends
+    /// (symmetric RTP, same host only).
+    pub remote: SocketAddr,
+    /// The payload type the MCU's answer chose; the member's media goes out with it, and only
+    /// the MCU's packets with it are taken.
+    pub payload_type: u8,
+    /// The RTP clock rate of that payload type.
+    pub clock_rate: u32,
+    /// Whether this is the video stream (it must agree with the argument it is passed as).
+    pub video: bool,
 }
 
 /// Why a request failed, and whose fault it is.
@@ -170,6 +241,9 @@ pub enum MediaError {
     /// Binding or using the UDP socket failed (infrastructure).
     #[error("media socket: {0}")]
     Io(#[from] std::io::Error),
+    /// `connect_mcu_leg` before `open_mcu_leg` (caller's mistake).
+    #[error("no MCU leg is open for {0}")]
+    NoMcuLeg(MemberId),
     /// The media loop has stopped (shut down, or its runtime is gone).
     #[error("the media loop has stopped")]
     Closed,
@@ -533,6 +607,46 @@ impl Media {
         };
         // Ignore the result: a stopped loop has no member left to remove.
         let _ = Self::call(handle, |reply| Command::RemoveMember { member, reply }).await;
+    }
+
+    /// Opens `member`'s plain-RTP leg toward the MCU: binds one UDP socket for audio and one
+    /// for video (the loop's bind address, any free ports) and returns them for the SDP offer
+    /// to the MCU. The member must exist (`publish` or `subscribe` called first), else
+    /// [`MediaError::NoSuchMember`]. Opening an open leg returns its ports again.
+    pub async fn open_mcu_leg(&self, member: MemberId) -> Result<McuLegPorts, MediaError> {
+        let handle = self.loop_for(&member)?;
+        Self::call(handle, |reply| Command::OpenMcuLeg { member, reply }).await
+    }
+
+    /// Starts the MCU leg with where the MCU wants each stream (from its SDP answer); `None`
+    /// means that kind is not bridged. The member's published media goes to the MCU; the
+    /// MCU's comes to the member's subscriber connection as tracks of stream "mcu" (a
+    /// [`MediaEvent::SubscriberOffer`] follows when they are new). Calling it again (a
+    /// re-INVITE) updates the addresses and keeps the tracks whose codec is unchanged.
+    pub async fn connect_mcu_leg(
+        &self,
+        member: MemberId,
+        audio: Option<McuStream>,
+        video: Option<McuStream>,
+    ) -> Result<(), MediaError> {
+        let handle = self.loop_for(&member)?;
+        Self::call(handle, |reply| Command::ConnectMcuLeg {
+            member,
+            audio,
+            video,
+            reply,
+        })
+        .await
+    }
+
+    /// Closes `member`'s MCU leg: its sockets, and the "mcu" tracks of its subscriber
+    /// connection (which gets a renegotiation offer). Unknown members and legs are ignored;
+    /// `remove_member` closes the leg too.
+    pub async fn close_mcu_leg(&self, member: MemberId) {
+        let Ok(handle) = self.loop_for(&member) else {
+            return;
+        };
+        let _ = Self::call(handle, |reply| Command::CloseMcuLeg { member, reply }).await;
     }
 
     /// Events for the control plane; the receiver can be taken once.

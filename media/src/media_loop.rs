@@ -30,13 +30,18 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::demux::Demux;
+use crate::keyframe::{KeyframeRequests, VideoCodec, starts_keyframe};
+use crate::mcu::{self, McuInbound, McuStreamState};
 use crate::peer;
+use crate::rewrite::SequenceRewriter;
 use crate::router::{
-    CodecInfo, KeyframeRequest, Kind, MemberKey, OtherRoom, PeerKey, Router, TrackRef,
+    CodecInfo, KeyframeRequest, Kind, MemberKey, OtherRoom, PeerKey, Router, TrackRef, codecs_match,
 };
 use crate::sdp;
 use crate::speaker::{self, RoomSpeakers, SpeakerChange};
-use crate::{Counters, Leg, MediaConfig, MediaError, MediaEvent, MemberId, RoomId};
+use crate::{
+    Counters, Leg, McuLegPorts, McuStream, MediaConfig, MediaError, MediaEvent, MemberId, RoomId,
+};
 
 type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
 
@@ -74,6 +79,20 @@ pub(crate) enum Command {
         member: MemberId,
         reply: Reply<()>,
     },
+    OpenMcuLeg {
+        member: MemberId,
+        reply: Reply<McuLegPorts>,
+    },
+    ConnectMcuLeg {
+        member: MemberId,
+        audio: Option<McuStream>,
+        video: Option<McuStream>,
+        reply: Reply<()>,
+    },
+    CloseMcuLeg {
+        member: MemberId,
+        reply: Reply<()>,
+    },
 }
 
 /// How the control plane reaches a loop. The command channel is unbounded because every
@@ -103,6 +122,9 @@ const DATA_CHANNEL_LABEL: &str = "confgate";
 /// The SSRC the server puts in the sender field of its PLIs. The publish leg sends no media,
 /// so there is no SSRC of its own to name; browsers do not check it.
 const PLI_SENDER_SSRC: u32 = 1;
+/// The stream id (msid) of the MCU's tracks on a subscriber connection: the page shows that
+/// stream as the main video.
+const MCU_STREAM_ID: &str = "mcu";
 
 /// What a publish leg learned about its incoming streams.
 #[derive(Debug, Default)]
@@ -130,8 +152,21 @@ struct SubscribeLeg {
     /// Senders whose track was removed: their transceivers are reused for the next track of
     /// the same kind, so m-lines do not pile up.
     free: Vec<Kind>,
+    /// The tracks of the member's MCU leg (stream id "mcu"), by kind.
+    /// (kind, SSRC, sender).
+    mcu: Vec<(Kind, u32, RTCRtpSenderId)>,
     awaiting_answer: bool,
     renegotiate: bool,
+}
+
+/// The plain-RTP leg of one member toward an MCU: one socket per kind (RTP/AVP, RTCP muxed on
+/// the same port), owned by the loop like its main socket.
+struct McuLeg {
+    member: MemberKey,
+    /// By [`Kind::index`].
+    sockets: [UdpSocket; 2],
+    /// What each kind is bridged to, once `connect_mcu_leg` said; by [`Kind::index`].
+    streams: [Option<McuStreamState>; 2],
 }
 
 #[derive(Debug)]
@@ -192,6 +227,10 @@ pub(crate) async fn spawn(
         overflow: VecDeque::new(),
         counters,
         recv_buf: BytesMut::new(),
+        bind_ip,
+        mcu_legs: Vec::new(),
+        mcu_by_member: HashMap::new(),
+        send_buf: Vec::with_capacity(MAX_DATAGRAM),
     };
     tokio::spawn(media_loop.run(command_rx));
     Ok(LoopHandle {
@@ -269,6 +308,13 @@ struct MediaLoop {
     overflow: VecDeque<MediaEvent>,
     counters: Arc<Counters>,
     recv_buf: BytesMut,
+    /// Where MCU leg sockets are bound: the main socket's address.
+    bind_ip: IpAddr,
+    /// MCU legs; a closed leg's slot is `None` and reused.
+    mcu_legs: Vec<Option<McuLeg>>,
+    mcu_by_member: HashMap<MemberKey, usize>,
+    /// Outgoing plain RTP/RTCP is built here: one buffer, reused for every packet.
+    send_buf: Vec<u8>,
 }
 
 impl MediaLoop {
@@ -295,6 +341,7 @@ impl MediaLoop {
                         self.read_socket();
                     }
                 }
+                () = mcu_readable(&self.mcu_legs) => self.read_mcu_sockets(),
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
         }
@@ -462,6 +509,235 @@ impl MediaLoop {
         Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
         Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
         Counters::add(&self.counters.dropped, u64::from(outcome.dropped));
+        self.send_to_mcu(member, kind, &packet.header, &packet.payload, now);
+    }
+
+    /// Sends a member's published packet to its MCU leg, if it has one for this kind: plain
+    /// RTP, the MCU's payload type, the leg's SSRC, continuous numbering, no header extension.
+    fn send_to_mcu(
+        &mut self,
+        member: MemberKey,
+        kind: Kind,
+        header: &rtp::header::Header,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        if self.mcu_by_member.is_empty() {
+            return;
+        }
+        let Some(&index) = self.mcu_by_member.get(&member) else {
+            return;
+        };
+        // Server-side mute holds the MCU's copy back too.
+        if !self
+            .router
+            .member(member)
+            .is_some_and(|m| m.forwarding[kind.index()])
+        {
+            return;
+        }
+        let MediaLoop {
+            mcu_legs,
+            send_buf,
+            counters,
+            ..
+        } = self;
+        let Some(leg) = mcu_legs.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(stream) = leg.streams[kind.index()].as_mut() else {
+            return;
+        };
+        let Some((seq, ts)) =
+            stream
+                .out
+                .rewrite(header.ssrc, header.sequence_number, header.timestamp, now)
+        else {
+            Counters::add(&counters.dropped, 1);
+            return;
+        };
+        mcu::write_rtp(
+            send_buf,
+            header.marker,
+            stream.payload_type,
+            seq,
+            ts,
+            stream.out_ssrc,
+            payload,
+        );
+        match leg.sockets[kind.index()].try_send_to(send_buf, stream.remote) {
+            Ok(_) => Counters::add(&counters.forwarded, 1),
+            Err(_) => Counters::add(&counters.dropped, 1),
+        }
+    }
+
+    /// Reads what the MCU legs' sockets hold, a batch per socket.
+    fn read_mcu_sockets(&mut self) {
+        for index in 0..self.mcu_legs.len() {
+            for kind in Kind::ALL {
+                for _ in 0..RECV_BATCH {
+                    let Some(leg) = self.mcu_legs.get(index).and_then(Option::as_ref) else {
+                        break;
+                    };
+                    if self.recv_buf.capacity() - self.recv_buf.len() < MAX_DATAGRAM {
+                        self.recv_buf.reserve(RECV_BLOCK);
+                    }
+                    let mut limited = (&mut self.recv_buf).limit(MAX_DATAGRAM);
+                    let from = match leg.sockets[kind.index()].try_recv_buf_from(&mut limited) {
+                        Ok((_, from)) => from,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => continue,
+                    };
+                    let datagram = self.recv_buf.split().freeze();
+                    self.on_mcu_datagram(index, kind, &datagram, from, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// One datagram from the MCU (or from anyone) on a leg's socket of `kind`.
+    fn on_mcu_datagram(
+        &mut self,
+        index: usize,
+        kind: Kind,
+        datagram: &bytes::Bytes,
+        from: SocketAddr,
+        now: Instant,
+    ) {
+        let Some(leg) = self.mcu_legs.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let member = leg.member;
+        // Only the MCU's host may speak on the leg (any port: symmetric RTP, RTCP from port+1).
+        let Some(stream) = leg.streams[kind.index()]
+            .as_mut()
+            .filter(|s| s.remote.ip() == from.ip())
+        else {
+            Counters::add(&self.counters.unrouted, 1);
+            return;
+        };
+        if mcu::is_rtcp(datagram) {
+            if kind == Kind::Video && mcu::keyframe_requested(datagram) {
+                // The MCU wants a keyframe of the member's video: ask the member's browser.
+                let request = self
+                    .router
+                    .member(member)
+                    .and_then(|m| m.tracks[Kind::Video.index()].as_ref())
+                    .map(|t| t.out_ssrc)
+                    .and_then(|ssrc| self.router.keyframe_wanted(ssrc, now));
+                if let Some(request) = request {
+                    self.send_pli(request, now);
+                }
+            }
+            return;
+        }
+        let Some(view) = mcu::parse_rtp(datagram).filter(|v| v.payload_type == stream.payload_type)
+        else {
+            Counters::add(&self.counters.unrouted, 1);
+            return;
+        };
+        // Symmetric RTP: the first RTP from the MCU's host says where the MCU receives; from
+        // then on only that address is heard (a stranger on the host cannot take over).
+        if stream.latched && from != stream.remote {
+            Counters::add(&self.counters.unrouted, 1);
+            return;
+        }
+        stream.remote = from;
+        stream.latched = true;
+        Counters::add(&self.counters.received, 1);
+        let Some(inbound) = stream.inbound.as_mut() else {
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        };
+        inbound.source_ssrc = view.ssrc;
+        let Some((subscriber, payload_type)) = inbound.subscriber.filter(|_| inbound.active) else {
+            Counters::add(&self.counters.withheld, 1);
+            return;
+        };
+        let payload = datagram.slice(view.payload.clone());
+        if kind == Kind::Video && starts_keyframe(inbound.video_codec, &payload) {
+            inbound.keyframes.on_keyframe();
+            inbound.waiting_keyframe = false;
+        } else if inbound.waiting_keyframe {
+            Counters::add(&self.counters.withheld, 1);
+            return;
+        }
+        let Some((seq, ts)) =
+            inbound
+                .rewriter
+                .rewrite(view.ssrc, view.sequence_number, view.timestamp, now)
+        else {
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        };
+        let out = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                marker: view.marker,
+                payload_type,
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc: inbound.out_ssrc,
+                ..Default::default()
+            },
+            payload,
+        };
+        let Some(peer) = self.peers.get_mut(subscriber).and_then(Option::as_mut) else {
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        };
+        let written = peer.pc.handle_write(TaggedRTCMessage {
+            now,
+            message: RTCMessage::RtpPacket(String::new(), out),
+        });
+        if written.is_err() {
+            Counters::add(&self.counters.dropped, 1);
+        } else {
+            Counters::add(&self.counters.forwarded, 1);
+        }
+        peer.timeout_stale = true;
+        send_all(&self.socket, &mut peer.pc, &self.counters);
+    }
+
+    /// The member's subscriber wants a keyframe of the MCU's video: a PLI to the MCU and an
+    /// event for the control plane (SIP INFO picture_fast_update: ffmpeg-like MCUs ignore
+    /// RTCP). Coalesced like requests to browsers (see `keyframe.rs`), unless `retry`.
+    fn request_mcu_keyframe(&mut self, index: usize, now: Instant, retry: bool) {
+        let MediaLoop {
+            mcu_legs,
+            send_buf,
+            router,
+            ..
+        } = self;
+        let Some(leg) = mcu_legs.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(stream) = leg.streams[Kind::Video.index()].as_mut() else {
+            return;
+        };
+        let Some(inbound) = stream.inbound.as_mut() else {
+            return;
+        };
+        if !retry && !inbound.keyframes.request(now) {
+            return;
+        }
+        mcu::write_pli(send_buf, stream.out_ssrc, inbound.source_ssrc);
+        // Lost like any datagram if the socket refuses it; the retry timer asks again.
+        let _ = leg.sockets[Kind::Video.index()].try_send_to(send_buf, stream.remote);
+        if let Some(m) = router.member(leg.member) {
+            let member = m.id.clone();
+            self.emit(MediaEvent::McuKeyframeRequest { member });
+        }
+    }
+
+    /// The MCU leg whose video the subscriber knows by `ssrc`.
+    fn mcu_leg_by_video_ssrc(&self, ssrc: u32) -> Option<usize> {
+        self.mcu_legs.iter().position(|leg| {
+            leg.as_ref()
+                .and_then(|l| l.streams[Kind::Video.index()].as_ref())
+                .and_then(|s| s.inbound.as_ref())
+                .is_some_and(|i| i.out_ssrc == ssrc)
+        })
     }
 
     /// Feeds the audio level of a publisher's audio packet to its room's speaker detector.
@@ -567,12 +843,16 @@ impl MediaLoop {
         for packet in packets {
             let any = packet.as_any();
             if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
-                if let Some(request) = self.router.keyframe_wanted(pli.media_ssrc, now) {
+                if let Some(index) = self.mcu_leg_by_video_ssrc(pli.media_ssrc) {
+                    self.request_mcu_keyframe(index, now, false);
+                } else if let Some(request) = self.router.keyframe_wanted(pli.media_ssrc, now) {
                     self.send_pli(request, now);
                 }
             } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
                 for entry in &fir.fir {
-                    if let Some(request) = self.router.keyframe_wanted(entry.ssrc, now) {
+                    if let Some(index) = self.mcu_leg_by_video_ssrc(entry.ssrc) {
+                        self.request_mcu_keyframe(index, now, false);
+                    } else if let Some(request) = self.router.keyframe_wanted(entry.ssrc, now) {
                         self.send_pli(request, now);
                     }
                 }
@@ -663,6 +943,19 @@ impl MediaLoop {
         self.router.poll_keyframes(now, |r| requests.push(r));
         for request in requests {
             self.send_pli(request, now);
+        }
+        // MCU video a subscriber still waits for: ask again (retry interval of `keyframe.rs`).
+        for index in 0..self.mcu_legs.len() {
+            let due = self
+                .mcu_legs
+                .get_mut(index)
+                .and_then(Option::as_mut)
+                .and_then(|l| l.streams[Kind::Video.index()].as_mut())
+                .and_then(|s| s.inbound.as_mut())
+                .is_some_and(|i| i.keyframes.poll(now, i.active && i.waiting_keyframe));
+            if due {
+                self.request_mcu_keyframe(index, now, true);
+            }
         }
         // Speakers whose audio went quiet or stopped arriving, and onsets the hold delayed.
         let mut changes = Vec::new();
@@ -757,6 +1050,7 @@ impl MediaLoop {
             for request in self.router.activate_subscriber(key, now) {
                 self.send_pli(request, now);
             }
+            self.activate_mcu(member, key, now);
         }
         if state == RTCPeerConnectionState::Failed {
             tracing::info!(peer = key, ?leg, "media leg failed; closing it");
@@ -850,6 +1144,23 @@ impl MediaLoop {
                 self.remove_member(&member, now);
                 let _ = reply.send(Ok(()));
             }
+            Command::OpenMcuLeg { member, reply } => {
+                let _ = reply.send(self.open_mcu_leg(&member));
+            }
+            Command::ConnectMcuLeg {
+                member,
+                audio,
+                video,
+                reply,
+            } => {
+                let _ = reply.send(self.connect_mcu_leg(&member, audio, video, now));
+            }
+            Command::CloseMcuLeg { member, reply } => {
+                if let Some(key) = self.router.key(&member) {
+                    self.close_mcu_leg(key, now);
+                }
+                let _ = reply.send(Ok(()));
+            }
         }
     }
 
@@ -876,6 +1187,7 @@ impl MediaLoop {
             .is_some_and(|m| m.publisher.is_none() && m.subscriber.is_none())
         {
             self.stop_speaking(key);
+            self.drop_mcu_leg(key);
             self.router.leave(key);
         }
     }
@@ -929,6 +1241,12 @@ impl MediaLoop {
         let leg = peer.leg();
         if leg == Leg::Subscribe {
             self.router.remove_subscriber(key);
+            for inbound in self.mcu_inbound_mut(peer.member) {
+                if inbound.subscriber.is_some_and(|(k, _)| k == key) {
+                    inbound.subscriber = None;
+                    inbound.active = false;
+                }
+            }
         }
         if let Some(member) = self.router.member_mut(peer.member) {
             let slot = match leg {
@@ -1177,6 +1495,10 @@ impl MediaLoop {
     /// Brings a subscribe leg's senders in line with what its member should receive. Returns
     /// whether anything changed.
     fn sync_slots(&mut self, key: PeerKey) -> bool {
+        let mcu_wanted = match self.peers.get(key).and_then(Option::as_ref) {
+            Some(peer) => self.mcu_wanted(peer.member),
+            None => return false,
+        };
         let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
             return false;
         };
@@ -1258,7 +1580,280 @@ impl MediaLoop {
                 changed = true;
             }
         }
+        // The MCU's picture and sound: stream id "mcu", which the page shows as the main video.
+        let mut kept = Vec::with_capacity(leg.mcu.len());
+        for (kind, ssrc, sender) in leg.mcu.drain(..) {
+            if mcu_wanted[kind.index()]
+                .as_ref()
+                .is_some_and(|(s, _)| *s == ssrc)
+            {
+                kept.push((kind, ssrc, sender));
+                continue;
+            }
+            changed = true;
+            let _ = peer.pc.remove_track(sender);
+            leg.free.push(kind);
+        }
+        leg.mcu = kept;
+        for kind in Kind::ALL {
+            let Some((ssrc, codec)) = &mcu_wanted[kind.index()] else {
+                continue;
+            };
+            if leg.mcu.iter().any(|(k, _, _)| *k == kind) {
+                continue;
+            }
+            let rtc_kind = match kind {
+                Kind::Audio => RtpCodecKind::Audio,
+                Kind::Video => RtpCodecKind::Video,
+            };
+            let media_track = MediaStreamTrack::new(
+                MCU_STREAM_ID.to_owned(),
+                format!("{MCU_STREAM_ID}-{}", kind.as_str()),
+                format!("{MCU_STREAM_ID}-{}", kind.as_str()),
+                rtc_kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(*ssrc),
+                        ..Default::default()
+                    },
+                    codec: RTCRtpCodec {
+                        mime_type: codec.mime_type.clone(),
+                        clock_rate: codec.clock_rate,
+                        channels: codec.channels,
+                        sdp_fmtp_line: codec.fmtp.clone(),
+                        rtcp_feedback: Vec::new(),
+                    },
+                    ..Default::default()
+                }],
+            );
+            let sender = if let Some(i) = leg.free.iter().position(|k| *k == kind) {
+                leg.free.swap_remove(i);
+                peer.pc.add_track(media_track).ok()
+            } else {
+                peer.pc
+                    .add_transceiver_from_track(
+                        media_track,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Sendonly,
+                            streams: vec![MCU_STREAM_ID.to_owned()],
+                            send_encodings: vec![],
+                        }),
+                    )
+                    .ok()
+                    .and_then(|id| peer.pc.rtp_transceiver(id).and_then(|t| t.sender()))
+            };
+            if let Some(sender) = sender {
+                leg.mcu.push((kind, *ssrc, sender));
+                changed = true;
+            }
+        }
         changed
+    }
+
+    /// What the subscriber connection of `member` should carry from its MCU leg, by kind: the
+    /// SSRC and codec of each MCU stream it can be given.
+    fn mcu_wanted(&self, member: MemberKey) -> [Option<(u32, CodecInfo)>; 2] {
+        let leg = self
+            .mcu_by_member
+            .get(&member)
+            .and_then(|i| self.mcu_legs.get(*i))
+            .and_then(Option::as_ref);
+        Kind::ALL.map(|kind| {
+            let inbound = leg?.streams[kind.index()].as_ref()?.inbound.as_ref()?;
+            Some((inbound.out_ssrc, inbound.codec.clone()))
+        })
+    }
+
+    fn mcu_inbound_mut(&mut self, member: MemberKey) -> impl Iterator<Item = &mut McuInbound> {
+        let index = self.mcu_by_member.get(&member).copied();
+        index
+            .and_then(|i| self.mcu_legs.get_mut(i))
+            .and_then(Option::as_mut)
+            .into_iter()
+            .flat_map(|leg| leg.streams.iter_mut())
+            .flatten()
+            .filter_map(|s| s.inbound.as_mut())
+    }
+
+    /// `subscriber` (of `member`) can receive the MCU's streams it answered for: they start,
+    /// the video at a keyframe asked of the MCU.
+    fn activate_mcu(&mut self, member: MemberKey, subscriber: PeerKey, now: Instant) {
+        let mut wants_keyframe = false;
+        for inbound in self.mcu_inbound_mut(member) {
+            if inbound.active || inbound.subscriber.is_none_or(|(k, _)| k != subscriber) {
+                continue;
+            }
+            inbound.active = true;
+            inbound.waiting_keyframe = inbound.video;
+            wants_keyframe |= inbound.video;
+        }
+        if wants_keyframe && let Some(&index) = self.mcu_by_member.get(&member) {
+            self.request_mcu_keyframe(index, now, false);
+        }
+    }
+
+    fn open_mcu_leg(&mut self, member: &str) -> Result<McuLegPorts, MediaError> {
+        let key = self.member_key(member)?;
+        if let Some(leg) = self
+            .mcu_by_member
+            .get(&key)
+            .and_then(|i| self.mcu_legs.get(*i))
+            .and_then(Option::as_ref)
+        {
+            return self.mcu_ports(leg);
+        }
+        let any = SocketAddr::new(self.bind_ip, 0);
+        let leg = McuLeg {
+            member: key,
+            sockets: [bind(any)?, bind(any)?],
+            streams: [None, None],
+        };
+        let ports = self.mcu_ports(&leg)?;
+        let index = match self.mcu_legs.iter().position(Option::is_none) {
+            Some(index) => {
+                self.mcu_legs[index] = Some(leg);
+                index
+            }
+            None => {
+                self.mcu_legs.push(Some(leg));
+                self.mcu_legs.len() - 1
+            }
+        };
+        self.mcu_by_member.insert(key, index);
+        Ok(ports)
+    }
+
+    /// The leg's ports at the address the MCU should send to: the first host candidate.
+    fn mcu_ports(&self, leg: &McuLeg) -> Result<McuLegPorts, MediaError> {
+        let ip = self.tag_addr.ip();
+        Ok(McuLegPorts {
+            audio: SocketAddr::new(ip, leg.sockets[Kind::Audio.index()].local_addr()?.port()),
+            video: SocketAddr::new(ip, leg.sockets[Kind::Video.index()].local_addr()?.port()),
+        })
+    }
+
+    fn connect_mcu_leg(
+        &mut self,
+        member: &str,
+        audio: Option<McuStream>,
+        video: Option<McuStream>,
+        now: Instant,
+    ) -> Result<(), MediaError> {
+        let key = self.member_key(member)?;
+        let index = *self
+            .mcu_by_member
+            .get(&key)
+            .ok_or_else(|| MediaError::NoMcuLeg(member.to_owned()))?;
+        for (kind, wanted) in [(Kind::Audio, &audio), (Kind::Video, &video)] {
+            if wanted
+                .as_ref()
+                .is_some_and(|s| s.video != (kind == Kind::Video))
+            {
+                return Err(MediaError::BadSdp(format!(
+                    "the MCU's {} stream is marked as the other kind",
+                    kind.as_str()
+                )));
+            }
+        }
+        let mut changed = false;
+        for (kind, wanted) in [(Kind::Audio, audio), (Kind::Video, video)] {
+            let published = self
+                .router
+                .member(key)
+                .and_then(|m| m.tracks[kind.index()].as_ref())
+                .map(|t| t.codecs.clone())
+                .unwrap_or_default();
+            let fresh_ssrc = || loop {
+                let ssrc = peer::random_ssrc();
+                if ssrc != 0 && self.router.track_by_out_ssrc(ssrc).is_none() {
+                    break ssrc;
+                }
+            };
+            let (ssrc_a, ssrc_b) = (fresh_ssrc(), fresh_ssrc());
+            let Some(leg) = self.mcu_legs.get_mut(index).and_then(Option::as_mut) else {
+                return Err(MediaError::NoMcuLeg(member.to_owned()));
+            };
+            let slot = &mut leg.streams[kind.index()];
+            let previous = slot.take();
+            let before = previous
+                .as_ref()
+                .and_then(|s| s.inbound.as_ref())
+                .map(|i| i.out_ssrc);
+            let Some(wanted) = wanted else {
+                changed |= before.is_some();
+                continue;
+            };
+            let codec = mcu::inbound_codec(
+                wanted.video,
+                wanted.payload_type,
+                wanted.clock_rate,
+                &published,
+            );
+            let (out_ssrc, out, old_inbound) = match previous {
+                Some(p) => (p.out_ssrc, p.out, p.inbound),
+                None => (ssrc_a, SequenceRewriter::new(wanted.clock_rate), None),
+            };
+            let inbound = match (codec, old_inbound) {
+                (Some(codec), Some(old)) if codecs_match(&codec, &old.codec) => Some(old),
+                (Some(codec), _) => Some(McuInbound {
+                    video_codec: VideoCodec::from_mime(&codec.mime_type),
+                    rewriter: SequenceRewriter::new(codec.clock_rate),
+                    codec,
+                    video: kind == Kind::Video,
+                    out_ssrc: ssrc_b,
+                    subscriber: None,
+                    active: false,
+                    waiting_keyframe: false,
+                    keyframes: KeyframeRequests::default(),
+                    source_ssrc: 0,
+                }),
+                (None, _) => None,
+            };
+            changed |= before != inbound.as_ref().map(|i| i.out_ssrc);
+            *slot = Some(McuStreamState {
+                remote: wanted.remote,
+                latched: false,
+                payload_type: wanted.payload_type & 0x7F,
+                out_ssrc,
+                out,
+                inbound,
+            });
+        }
+        // The MCU starts from a keyframe of the member's video.
+        let request = self
+            .router
+            .member(key)
+            .and_then(|m| m.tracks[Kind::Video.index()].as_ref())
+            .map(|t| t.out_ssrc)
+            .and_then(|ssrc| self.router.keyframe_wanted(ssrc, now));
+        if let Some(request) = request {
+            self.send_pli(request, now);
+        }
+        if changed && let Some(subscriber) = self.router.member(key).and_then(|m| m.subscriber) {
+            self.renegotiate(subscriber, now);
+        }
+        Ok(())
+    }
+
+    /// Closes the leg's sockets (both directions stop) and takes its tracks off the member's
+    /// subscriber connection.
+    fn close_mcu_leg(&mut self, member: MemberKey, now: Instant) {
+        if self.drop_mcu_leg(member)
+            && let Some(subscriber) = self.router.member(member).and_then(|m| m.subscriber)
+        {
+            self.renegotiate(subscriber, now);
+        }
+    }
+
+    /// Forgets a member's MCU leg; `true` if there was one.
+    fn drop_mcu_leg(&mut self, member: MemberKey) -> bool {
+        let Some(index) = self.mcu_by_member.remove(&member) else {
+            return false;
+        };
+        self.mcu_legs
+            .get_mut(index)
+            .and_then(Option::take)
+            .is_some()
     }
 
     fn offer(&mut self, key: PeerKey) -> Result<String, MediaError> {
@@ -1362,6 +1957,8 @@ impl MediaLoop {
         leg.awaiting_answer = false;
         let renegotiate = leg.renegotiate;
         let slots = leg.slots.clone();
+        let mcu_slots = leg.mcu.clone();
+        let member_key = peer.member;
         let connected = peer.connected;
         let mut fanouts = Vec::with_capacity(slots.len());
         for slot in &slots {
@@ -1383,6 +1980,19 @@ impl MediaLoop {
                 .collect();
             fanouts.push((slot.track, codecs, extensions));
         }
+        let mut mcu_fanouts = Vec::with_capacity(mcu_slots.len());
+        for (kind, ssrc, sender) in mcu_slots {
+            if let Some(mut sender) = peer.pc.rtp_sender(sender) {
+                let codecs: Vec<CodecInfo> = sender
+                    .get_parameters()
+                    .rtp_parameters
+                    .codecs
+                    .iter()
+                    .map(peer::codec_info)
+                    .collect();
+                mcu_fanouts.push((kind, ssrc, codecs));
+            }
+        }
         let mut requests = Vec::new();
         for (track, codecs, extensions) in fanouts {
             self.router
@@ -1393,6 +2003,23 @@ impl MediaLoop {
         }
         for request in requests {
             self.send_pli(request, now);
+        }
+        for inbound in self.mcu_inbound_mut(member_key) {
+            let Some((_, _, codecs)) = mcu_fanouts.iter().find(|(_, s, _)| *s == inbound.out_ssrc)
+            else {
+                continue;
+            };
+            let payload_type = codecs
+                .iter()
+                .find(|c| codecs_match(&inbound.codec, c))
+                .map(|c| c.payload_type);
+            if inbound.subscriber.map(|(k, _)| k) != Some(key) {
+                inbound.active = false;
+            }
+            inbound.subscriber = payload_type.map(|pt| (key, pt));
+        }
+        if connected {
+            self.activate_mcu(member_key, key, now);
         }
         self.flush(key);
         if renegotiate {
@@ -1461,6 +2088,7 @@ impl MediaLoop {
             return;
         };
         self.stop_speaking(key);
+        self.drop_mcu_leg(key);
         let legs: Vec<PeerKey> = self
             .router
             .member(key)
@@ -1486,6 +2114,22 @@ impl MediaLoop {
             self.close_peer(key);
         }
     }
+}
+
+/// Ready when a socket of an MCU leg has a datagram. Polls the sockets in place (no
+/// allocation, no task per leg); only the loop polls them, so the one waker each keeps is the
+/// loop's. With no leg it never completes.
+fn mcu_readable(legs: &[Option<McuLeg>]) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| {
+        for leg in legs.iter().flatten() {
+            for socket in &leg.sockets {
+                if socket.poll_recv_ready(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+            }
+        }
+        std::task::Poll::Pending
+    })
 }
 
 /// Sends every datagram a connection has queued. A datagram the socket refuses (buffer full)
