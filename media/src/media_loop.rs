@@ -1412,19 +1412,7 @@ impl MediaLoop {
                 continue;
             };
             let source_ssrc = r.track().ssrcs().next();
-            let parameters = r.get_parameters();
-            let codecs: Vec<CodecInfo> = parameters
-                .rtp_parameters
-                .codecs
-                .iter()
-                .map(peer::codec_info)
-                .collect();
-            let extensions: Vec<(String, u8)> = parameters
-                .rtp_parameters
-                .header_extensions
-                .iter()
-                .filter_map(|e| u8::try_from(e.id).ok().map(|id| (e.uri.clone(), id)))
-                .collect();
+            let (codecs, extensions) = peer::negotiated(&r.get_parameters().rtp_parameters);
             if kind == Kind::Audio {
                 audio_level_id = extensions
                     .iter()
@@ -1965,19 +1953,7 @@ impl MediaLoop {
             let Some(mut sender) = peer.pc.rtp_sender(slot.sender) else {
                 continue;
             };
-            let parameters = sender.get_parameters();
-            let codecs: Vec<CodecInfo> = parameters
-                .rtp_parameters
-                .codecs
-                .iter()
-                .map(peer::codec_info)
-                .collect();
-            let extensions: Vec<(String, u8)> = parameters
-                .rtp_parameters
-                .header_extensions
-                .iter()
-                .filter_map(|e| u8::try_from(e.id).ok().map(|id| (e.uri.clone(), id)))
-                .collect();
+            let (codecs, extensions) = peer::negotiated(&sender.get_parameters().rtp_parameters);
             fanouts.push((slot.track, codecs, extensions));
         }
         let mut mcu_fanouts = Vec::with_capacity(mcu_slots.len());

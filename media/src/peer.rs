@@ -172,6 +172,19 @@ pub(crate) fn codec_info(c: &RTCRtpCodecParameters) -> CodecInfo {
     }
 }
 
+/// The codecs and header-extension ids negotiated on a sender or receiver.
+pub(crate) fn negotiated(
+    p: &rtc::rtp_transceiver::rtp_sender::RTCRtpParameters,
+) -> (Vec<CodecInfo>, Vec<(String, u8)>) {
+    let codecs = p.codecs.iter().map(codec_info).collect();
+    let extensions = p
+        .header_extensions
+        .iter()
+        .filter_map(|e| u8::try_from(e.id).ok().map(|id| (e.uri.clone(), id)))
+        .collect();
+    (codecs, extensions)
+}
+
 fn internal(context: &str) -> impl FnOnce(RtcError) -> MediaError + '_ {
     move |e| MediaError::Internal(format!("{context}: {e}"))
 }
