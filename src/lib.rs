@@ -155,6 +155,7 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let router = http::router::app(state.clone());
         let serve = tokio::spawn(http::serve(listener, router, tls, shutdown_rx.clone()));
+        let clock = tokio::spawn(room_clock(state.clone(), shutdown_rx.clone()));
         let sweep = tokio::spawn(sweeper(state.clone(), shutdown_rx));
         // Runs as long as the media plane; stopped at shutdown.
         let pump =
@@ -163,7 +164,7 @@ impl Server {
             local_addr,
             state,
             shutdown,
-            tasks: vec![serve, sweep],
+            tasks: vec![serve, sweep, clock],
             pump,
         })
     }
@@ -187,6 +188,42 @@ impl Server {
             pump.abort();
         }
         self.state.store.close().await;
+    }
+}
+
+/// How often rooms on this node look at their conference in the database: a
+/// conference ended by another process (the CLI, another node) or reaching
+/// its `ends_at` closes its room within this time.
+const ROOM_CLOCK: Duration = Duration::from_secs(2);
+
+async fn room_clock(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(ROOM_CLOCK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ended = std::collections::HashSet::new();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = store::now_ms();
+        for conf_id in state.rooms.conf_ids() {
+            if ended.contains(&conf_id) {
+                continue;
+            }
+            match state.authority.conference(conf_id.clone()).await {
+                Ok(Some(conf)) if conf.state(now) == store::ConferenceState::Ended => {
+                    if let Some(room) = state.rooms.existing(&conf_id) {
+                        let _ = room.send(rooms::RoomCommand::Ended).await;
+                    }
+                    tracing::info!(%conf_id, "conference over: room closed");
+                    ended.insert(conf_id);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "room clock: cannot read the conference; will retry")
+                }
+            }
+        }
     }
 }
 

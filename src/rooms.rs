@@ -170,6 +170,15 @@ impl Rooms {
         tx
     }
 
+    /// The conferences with a room on this node.
+    pub fn conf_ids(&self) -> Vec<String> {
+        lock(&self.rooms)
+            .iter()
+            .filter(|(_, tx)| !tx.is_closed())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// The room of a conference when it runs on this node.
     pub fn existing(&self, conf_id: &str) -> Option<mpsc::Sender<RoomCommand>> {
         lock(&self.rooms)

@@ -516,3 +516,47 @@ async fn the_active_members_gauge_follows_joins_and_leaves() {
     assert!(text.contains("confgate_active_members 1"), "{text}");
     t.finish().await;
 }
+
+#[tokio::test]
+async fn a_conference_ended_elsewhere_or_by_its_clock_closes_its_room() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    let now = confgate::store::now_ms();
+    let timed = t
+        .conference_at("timed", Some("919191"), None, Some(now + 1500))
+        .await;
+    let by_hand = t.conference("by hand", Some("929292")).await;
+    let (_, a_token) = member(&t, "919191", "A").await;
+    let (_, b_token) = member(&t, "929292", "B").await;
+    let mut a = t.ws(&a_token).await;
+    a.request("conference.join", json!({})).await;
+    let mut b = t.ws(&b_token).await;
+    b.request("conference.join", json!({})).await;
+
+    // Ended in the database only, as the CLI or another process does.
+    assert!(
+        t.state()
+            .store
+            .end_conference(&by_hand.conf_id, now)
+            .await
+            .expect("end")
+    );
+    let ended = b
+        .event("conferenceStateChanged")
+        .await
+        .expect("B learns the end");
+    assert_eq!(ended["state"], 31);
+    assert!(b.notification("session.closed").await.is_some());
+
+    // The timed one reaches its ends_at.
+    let ended = a
+        .event("conferenceStateChanged")
+        .await
+        .expect("A learns the end");
+    assert_eq!(ended["state"], 31);
+    assert!(
+        confgate::store::now_ms() >= now + 1500,
+        "not before ends_at"
+    );
+    let _ = timed;
+    t.finish().await;
+}
