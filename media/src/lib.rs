@@ -149,6 +149,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use media_loop::{Command, LoopHandle};
 
+pub use confgate_signalling::sdp::Codec;
+
 /// The conference id.
 pub type RoomId = String;
 /// The user id. Unique across the conferences one [`Media`] serves.
@@ -199,6 +201,11 @@ pub enum MediaEvent {
 pub struct McuLegPorts {
     pub audio: SocketAddr,
     pub video: SocketAddr,
+    /// The codec the member's browser sends its audio with, when it publishes audio: the one
+    /// audio codec to offer the MCU (the bridge does not transcode).
+    pub audio_codec: Option<Codec>,
+    /// The same for video.
+    pub video_codec: Option<Codec>,
 }
 
 /// Where the MCU wants one stream, from its SDP answer.
@@ -212,6 +219,10 @@ pub struct McuStream {
     pub payload_type: u8,
     /// The RTP clock rate of that payload type.
     pub clock_rate: u32,
+    /// The codec of that payload type. The member's media goes to the MCU only when it is
+    /// sent with this codec; the MCU's comes to the member's subscriber connection as it is
+    /// (Opus, VP8 or H.264; G.711 is not carried toward the browser).
+    pub codec: Codec,
     /// Whether this is the video stream (it must agree with the argument it is passed as).
     pub video: bool,
 }
@@ -637,6 +648,16 @@ impl Media {
             reply,
         })
         .await
+    }
+
+    /// Asks `member`'s browser for a keyframe of its published video (the MCU asked, by SIP
+    /// INFO picture_fast_update). Rate-limited like every keyframe request; unknown members and
+    /// members without video are ignored.
+    pub async fn request_keyframe(&self, member: MemberId) {
+        let Ok(handle) = self.loop_for(&member) else {
+            return;
+        };
+        let _ = Self::call(handle, |reply| Command::RequestKeyframe { member, reply }).await;
     }
 
     /// Closes `member`'s MCU leg: its sockets, and the "mcu" tracks of its subscriber

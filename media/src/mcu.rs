@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::ops::Range;
 
+use crate::Codec;
 use crate::keyframe::{KeyframeRequests, VideoCodec};
 use crate::rewrite::SequenceRewriter;
 use crate::router::{CodecInfo, PeerKey};
@@ -145,8 +146,11 @@ pub(crate) struct McuStreamState {
     pub(crate) remote: SocketAddr,
     /// `remote` was learned from the MCU's RTP: other sources are ignored.
     pub(crate) latched: bool,
-    /// The MCU's payload type for this kind.
+    /// The MCU's payload type for this kind, and its codec.
     pub(crate) payload_type: u8,
+    pub(crate) codec: Codec,
+    /// The browser's last payload type seen on this kind, and whether it is `codec`.
+    pub(crate) source_checked: Option<(u8, bool)>,
     /// The SSRC of what the server sends to the MCU, fixed for the leg.
     pub(crate) out_ssrc: u32,
     pub(crate) out: SequenceRewriter,
@@ -155,38 +159,53 @@ pub(crate) struct McuStreamState {
     pub(crate) inbound: Option<McuInbound>,
 }
 
-/// The codec the subscriber is offered for the MCU's stream. The MCU's answer gives only a
-/// payload type and a clock rate; the control plane offers the MCU the member's own codecs
-/// (with the browser's payload types), so the member's published codec with that payload type
-/// names it, else the member's first one, else VP8. Audio must be Opus (48 kHz): nothing else
-/// is negotiated with browsers here.
+/// The bridge's name for a negotiated codec of a browser connection.
+pub(crate) fn codec_of(c: &CodecInfo) -> Option<Codec> {
+    let name = c
+        .mime_type
+        .split_once('/')
+        .map_or(c.mime_type.as_str(), |(_, n)| n);
+    Codec::parse(name)
+}
+
+/// The codec the subscriber is offered for the MCU's stream: Opus as browsers take it, or the
+/// member's own negotiated VP8 or H.264 (for its `fmtp`), else that codec with the usual
+/// parameters. `None` for G.711: browsers are offered Opus only, and the bridge does not
+/// transcode.
 pub(crate) fn inbound_codec(
-    video: bool,
+    codec: Codec,
     payload_type: u8,
-    clock_rate: u32,
     published: &[CodecInfo],
 ) -> Option<CodecInfo> {
-    if !video {
-        return (clock_rate == 48_000).then(|| CodecInfo {
-            payload_type,
-            mime_type: "audio/opus".to_owned(),
-            clock_rate: 48_000,
-            channels: 2,
-            fmtp: "minptime=10;useinbandfec=1".to_owned(),
-        });
-    }
-    let known = published
-        .iter()
-        .find(|c| c.payload_type == payload_type)
-        .or_else(|| published.first())
-        .filter(|c| c.clock_rate == clock_rate);
-    Some(known.cloned().unwrap_or_else(|| CodecInfo {
+    let info = |mime: &str, clock_rate, channels, fmtp: &str| CodecInfo {
         payload_type,
-        mime_type: "video/VP8".to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        fmtp: String::new(),
-    }))
+        mime_type: mime.to_owned(),
+        clock_rate,
+        channels,
+        fmtp: fmtp.to_owned(),
+    };
+    let own = || {
+        published
+            .iter()
+            .find(|c| codec_of(c) == Some(codec))
+            .map(|c| CodecInfo {
+                payload_type,
+                ..c.clone()
+            })
+    };
+    match codec {
+        Codec::Opus => Some(info("audio/opus", 48_000, 2, "minptime=10;useinbandfec=1")),
+        Codec::Pcmu | Codec::Pcma => None,
+        Codec::Vp8 => Some(own().unwrap_or_else(|| info("video/VP8", 90_000, 0, ""))),
+        Codec::H264 => Some(own().unwrap_or_else(|| {
+            info(
+                "video/H264",
+                90_000,
+                0,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            )
+        })),
+    }
 }
 
 #[cfg(test)]
@@ -272,15 +291,23 @@ mod tests {
         let h264 = CodecInfo {
             payload_type: 102,
             mime_type: "video/H264".to_owned(),
+            fmtp: "packetization-mode=1;profile-level-id=42001f".to_owned(),
             ..vp8.clone()
         };
         let published = [vp8, h264];
-        let chosen = inbound_codec(true, 102, 90_000, &published).expect("video");
-        assert_eq!(chosen.mime_type, "video/H264");
-        let chosen = inbound_codec(true, 97, 90_000, &[]).expect("video");
+        let chosen = inbound_codec(Codec::H264, 97, &published).expect("video");
+        assert_eq!(
+            (chosen.mime_type.as_str(), chosen.payload_type),
+            ("video/H264", 97)
+        );
+        assert!(chosen.fmtp.contains("42001f"), "the member's own fmtp");
+        let chosen = inbound_codec(Codec::H264, 97, &[]).expect("video");
+        assert!(chosen.fmtp.contains("packetization-mode=1"));
+        let chosen = inbound_codec(Codec::Vp8, 96, &[]).expect("video");
         assert_eq!(chosen.mime_type, "video/VP8");
-        assert!(inbound_codec(false, 0, 8_000, &[]).is_none());
-        let opus = inbound_codec(false, 111, 48_000, &[]).expect("audio");
+        assert!(inbound_codec(Codec::Pcmu, 0, &[]).is_none());
+        let opus = inbound_codec(Codec::Opus, 111, &[]).expect("audio");
         assert_eq!(opus.mime_type, "audio/opus");
+        assert_eq!(codec_of(&published[1]), Some(Codec::H264));
     }
 }

@@ -93,6 +93,10 @@ pub(crate) enum Command {
         member: MemberId,
         reply: Reply<()>,
     },
+    RequestKeyframe {
+        member: MemberId,
+        reply: Reply<()>,
+    },
 }
 
 /// How the control plane reaches a loop. The command channel is unbounded because every
@@ -540,6 +544,7 @@ impl MediaLoop {
             mcu_legs,
             send_buf,
             counters,
+            router,
             ..
         } = self;
         let Some(leg) = mcu_legs.get_mut(index).and_then(Option::as_mut) else {
@@ -548,6 +553,29 @@ impl MediaLoop {
         let Some(stream) = leg.streams[kind.index()].as_mut() else {
             return;
         };
+        // Only media in the codec the MCU chose goes across (no transcoding); the verdict is
+        // kept per payload type, so the lookup runs once per change of the browser's codec.
+        let carried = match stream.source_checked {
+            Some((pt, carried)) if pt == header.payload_type => carried,
+            _ => {
+                let carried = router
+                    .member(member)
+                    .and_then(|m| m.tracks[kind.index()].as_ref())
+                    .and_then(|t| {
+                        t.codecs
+                            .iter()
+                            .find(|c| c.payload_type == header.payload_type)
+                    })
+                    .and_then(mcu::codec_of)
+                    == Some(stream.codec);
+                stream.source_checked = Some((header.payload_type, carried));
+                carried
+            }
+        };
+        if !carried {
+            Counters::add(&counters.withheld, 1);
+            return;
+        }
         let Some((seq, ts)) =
             stream
                 .out
@@ -1161,6 +1189,19 @@ impl MediaLoop {
                 }
                 let _ = reply.send(Ok(()));
             }
+            Command::RequestKeyframe { member, reply } => {
+                let request = self
+                    .router
+                    .key(&member)
+                    .and_then(|key| self.router.member(key))
+                    .and_then(|m| m.tracks[Kind::Video.index()].as_ref())
+                    .map(|t| t.out_ssrc)
+                    .and_then(|ssrc| self.router.keyframe_wanted(ssrc, now));
+                if let Some(request) = request {
+                    self.send_pli(request, now);
+                }
+                let _ = reply.send(Ok(()));
+            }
         }
     }
 
@@ -1714,9 +1755,15 @@ impl MediaLoop {
     /// The leg's ports at the address the MCU should send to: the first host candidate.
     fn mcu_ports(&self, leg: &McuLeg) -> Result<McuLegPorts, MediaError> {
         let ip = self.tag_addr.ip();
+        let sending = |kind: Kind| {
+            let track = self.router.member(leg.member)?.tracks[kind.index()].as_ref()?;
+            mcu::codec_of(track.codecs.first()?)
+        };
         Ok(McuLegPorts {
             audio: SocketAddr::new(ip, leg.sockets[Kind::Audio.index()].local_addr()?.port()),
             video: SocketAddr::new(ip, leg.sockets[Kind::Video.index()].local_addr()?.port()),
+            audio_codec: sending(Kind::Audio),
+            video_codec: sending(Kind::Video),
         })
     }
 
@@ -1771,12 +1818,7 @@ impl MediaLoop {
                 changed |= before.is_some();
                 continue;
             };
-            let codec = mcu::inbound_codec(
-                wanted.video,
-                wanted.payload_type,
-                wanted.clock_rate,
-                &published,
-            );
+            let codec = mcu::inbound_codec(wanted.codec, wanted.payload_type, &published);
             let (out_ssrc, out, old_inbound) = match previous {
                 Some(p) => (p.out_ssrc, p.out, p.inbound),
                 None => (ssrc_a, SequenceRewriter::new(wanted.clock_rate), None),
@@ -1802,6 +1844,8 @@ impl MediaLoop {
                 remote: wanted.remote,
                 latched: false,
                 payload_type: wanted.payload_type & 0x7F,
+                codec: wanted.codec,
+                source_checked: None,
                 out_ssrc,
                 out,
                 inbound,

@@ -14,7 +14,7 @@ use common::{
     KEYFRAME_EVERY, Publisher, Subscriber, audio_payload, eventually, next_offer, payload_counter,
     start_media, video_payload, wait_event,
 };
-use confgate_media::{McuStream, MediaEvent};
+use confgate_media::{Codec, McuStream, MediaEvent};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -203,12 +203,14 @@ async fn the_mcu_leg_bridges_media_and_keyframe_requests_until_closed() {
                 remote: mcu_audio.addr(),
                 payload_type: MCU_AUDIO_PT,
                 clock_rate: 48_000,
+                codec: Codec::Opus,
                 video: false,
             }),
             Some(McuStream {
                 remote: mcu_video.addr(),
                 payload_type: MCU_VIDEO_PT,
                 clock_rate: 90_000,
+                codec: Codec::Vp8,
                 video: true,
             }),
         )

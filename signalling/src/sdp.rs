@@ -324,6 +324,8 @@ pub fn offer(p: &OfferParams) -> Result<String, SdpError> {
             .map(|&c| (c, c.offered_payload_type(), c.offered_fmtp()))
             .collect();
         write_media(&mut sdp, kind, port, &streams, Direction::SendRecv);
+        // RTCP on the RTP port (RFC 5761): the leg has one socket per kind.
+        sdp.push_str("a=rtcp-mux\r\n");
     }
     if any {
         Ok(sdp)
@@ -857,6 +859,7 @@ a=sendrecv
             a=rtpmap:0 PCMU/8000\r\n\
             a=rtpmap:8 PCMA/8000\r\n\
             a=sendrecv\r\n\
+            a=rtcp-mux\r\n\
             m=video 30002 RTP/AVP 96 97\r\n\
             a=rtpmap:96 VP8/90000\r\n\
             a=rtcp-fb:96 nack pli\r\n\
@@ -865,7 +868,8 @@ a=sendrecv
             a=fmtp:97 profile-level-id=42e01f;packetization-mode=1\r\n\
             a=rtcp-fb:97 nack pli\r\n\
             a=rtcp-fb:97 ccm fir\r\n\
-            a=sendrecv\r\n";
+            a=sendrecv\r\n\
+            a=rtcp-mux\r\n";
         assert_eq!(sdp, expected);
         assert!(!sdp.replace("\r\n", "").contains('\n'));
     }
