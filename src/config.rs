@@ -232,6 +232,16 @@ pub struct SipConfig {
     pub password: Option<String>,
     /// Codecs in order of preference. Default opus, pcmu, pcma, vp8, h264.
     pub codecs: Vec<String>,
+    /// Where the SIP user agent listens (UDP; TCP calls connect out). Default
+    /// `0.0.0.0:0`, any free port: the MCU answers to the Via and Contact.
+    /// Set a fixed port when a firewall sits between confgate and the MCU.
+    pub listen: SocketAddr,
+    /// How long the MCU may ring before the call is cancelled. Default 30.
+    pub ring_timeout_secs: u64,
+    /// How long a member who does not publish (no camera, no microphone) is
+    /// waited for before its call to the MCU goes out receive-only. Default
+    /// 3000.
+    pub publish_wait_ms: u64,
 }
 
 impl Default for SipConfig {
@@ -244,6 +254,9 @@ impl Default for SipConfig {
             codecs: ["opus", "pcmu", "pcma", "vp8", "h264"]
                 .map(String::from)
                 .to_vec(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            ring_timeout_secs: 30,
+            publish_wait_ms: 3000,
         }
     }
 }
@@ -382,6 +395,9 @@ impl Config {
         }
         crate::mcu::validate_defaults(&self.sip)
             .map_err(|e| ConfigError::Invalid(format!("sip: {e}")))?;
+        if !(1..=600).contains(&self.sip.ring_timeout_secs) {
+            return invalid("sip.ring_timeout_secs must be 1 to 600".into());
+        }
         self.media
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("media: {e}")))?;

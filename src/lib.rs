@@ -13,6 +13,7 @@
 //! tests start a whole server in-process on `127.0.0.1:0`.
 
 pub mod authority;
+pub mod bridge;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -72,6 +73,8 @@ pub enum StartError {
     Tls(#[from] http::tls::TlsError),
     #[error("media: {0}")]
     Media(#[from] confgate_media::MediaError),
+    #[error("SIP: {0}")]
+    Sip(#[from] sip::SipAgentError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -82,12 +85,13 @@ pub enum StartError {
 /// Opens the store and builds the shared state, without serving. The CLI's
 /// `conference` commands use this against the same data as `serve`.
 pub async fn open_state(config: Config) -> Result<Arc<AppState>, StartError> {
-    open_state_with(config, None).await
+    open_state_with(config, None, None).await
 }
 
 async fn open_state_with(
     config: Config,
     media: Option<confgate_media::Media>,
+    agent: Option<sip::SipAgent>,
 ) -> Result<Arc<AppState>, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.clone(),
@@ -105,6 +109,15 @@ async fn open_state_with(
         config.throttle.max_failures,
         Duration::from_secs(config.throttle.window_secs),
     );
+    let bridge = match (&media, agent) {
+        (Some(media), Some(agent)) => Some(Arc::new(bridge::Bridge {
+            agent,
+            media: media.clone(),
+            store: store.clone(),
+            defaults: config.sip.clone(),
+        })),
+        _ => None,
+    };
     Ok(Arc::new(AppState {
         authority: Arc::new(EmbeddedAuthority::new(store.clone())),
         keys: TokenKeys::from_stored(&secret),
@@ -113,6 +126,7 @@ async fn open_state_with(
         rooms: rooms::Rooms::new(
             Duration::from_millis(config.websocket.grace_ms),
             media.clone(),
+            bridge,
         ),
         media,
         next_session: std::sync::atomic::AtomicU64::new(1),
@@ -135,7 +149,9 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let media = confgate_media::Media::start(&config.media).await?;
         let media_events = media.take_events();
-        let state = open_state_with(config, Some(media)).await?;
+        let agent = sip::SipAgent::start(config.sip.listen).await?;
+        tracing::debug!(addr = %agent.local_addr(), "SIP user agent listening");
+        let state = open_state_with(config, Some(media), Some(agent)).await?;
         let tls = if state.config.plain_http {
             None
         } else {

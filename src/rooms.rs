@@ -17,6 +17,7 @@ use confgate_signalling::events::{ConferenceEvent, LeaveReason, MemberView, Snap
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::bridge::{Bridge, Caller, Leg};
 use crate::room::{Room, RoomError};
 use crate::store::{Conference, now_ms};
 
@@ -58,6 +59,8 @@ pub enum RoomCommand {
     Join {
         user_id: String,
         name: String,
+        /// The account the member's call into a bound MCU comes from.
+        sip_account: String,
         session: SessionId,
         outbox: mpsc::Sender<Push>,
         audio_muted: bool,
@@ -111,6 +114,29 @@ pub enum RoomCommand {
         user_id: String,
         push: Push,
     },
+    /// Call the MCU for a member, if the conference is bound and the member
+    /// has no call yet (sent when it published, or when it did not within
+    /// `sip.publish_wait_ms`).
+    StartMcu {
+        user_id: String,
+    },
+    /// A member's MCU call changed state: tell its page.
+    McuState {
+        user_id: String,
+        leg: u64,
+        notice: Value,
+    },
+    /// A member's MCU call is over on its own (the MCU hung up, the call
+    /// failed, or the conference is not bound).
+    McuLegEnded {
+        user_id: String,
+        leg: u64,
+        notice: Option<Value>,
+    },
+    /// A member's browser wants a keyframe of the MCU's picture.
+    McuKeyframe {
+        user_id: String,
+    },
     Ended,
 }
 
@@ -122,6 +148,8 @@ pub struct Rooms {
     members: Mutex<HashMap<String, String>>,
     grace: Duration,
     media: Option<Media>,
+    /// Calls into the MCU of bound conferences; absent without media.
+    bridge: Option<Arc<Bridge>>,
     /// Members joined on this node, including those within their grace
     /// period: the `confgate_active_members` gauge.
     active: Arc<AtomicI64>,
@@ -133,12 +161,13 @@ impl Rooms {
         self.active.load(Ordering::Relaxed)
     }
 
-    pub fn new(grace: Duration, media: Option<Media>) -> Rooms {
+    pub fn new(grace: Duration, media: Option<Media>, bridge: Option<Arc<Bridge>>) -> Rooms {
         Rooms {
             rooms: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             grace,
             media,
+            bridge,
             active: Arc::new(AtomicI64::new(0)),
         }
     }
@@ -164,6 +193,7 @@ impl Rooms {
             tx.clone(),
             self.grace,
             self.media.clone(),
+            self.bridge.clone(),
             self.active.clone(),
         ));
         rooms.insert(conf.conf_id.clone(), tx.clone());
@@ -233,6 +263,13 @@ pub async fn media_events(state: Arc<crate::AppState>, mut events: mpsc::Receive
                         .await;
                 }
             }
+            MediaEvent::McuKeyframeRequest { member } => {
+                if let Some(room) = state.rooms.room_of(&member) {
+                    let _ = room
+                        .send(RoomCommand::McuKeyframe { user_id: member })
+                        .await;
+                }
+            }
             MediaEvent::Connected { member, leg } => {
                 tracing::debug!(%member, ?leg, "media connected")
             }
@@ -255,6 +292,7 @@ pub fn media_offer(sdp: &str) -> Value {
 struct Attached {
     session: SessionId,
     outbox: mpsc::Sender<Push>,
+    sip_account: String,
 }
 
 async fn run_room(
@@ -263,6 +301,7 @@ async fn run_room(
     me: mpsc::Sender<RoomCommand>,
     grace: Duration,
     media: Option<Media>,
+    bridge: Option<Arc<Bridge>>,
     active: Arc<AtomicI64>,
 ) {
     // Keeps the media plane's forwarding in step with the members' state:
@@ -292,6 +331,9 @@ async fn run_room(
     };
     let (events, _) = broadcast::channel::<Arc<ConferenceEvent>>(EVENT_BUFFER);
     let mut attached: HashMap<String, Attached> = HashMap::new();
+    // Members' calls into the MCU; dropping one hangs it up.
+    let mut legs: HashMap<String, Leg> = HashMap::new();
+    let mut next_leg = 0u64;
     let mut counted = 0usize;
     let publish = |list: Vec<ConferenceEvent>| {
         for event in list {
@@ -315,13 +357,19 @@ async fn run_room(
             RoomCommand::Join {
                 user_id,
                 name,
+                sip_account,
                 session,
                 outbox,
                 audio_muted,
                 video_enabled,
                 reply,
             } => {
-                if let Some(old) = attached.insert(user_id.clone(), Attached { session, outbox })
+                let attach = Attached {
+                    session,
+                    outbox: outbox.clone(),
+                    sip_account,
+                };
+                if let Some(old) = attached.insert(user_id.clone(), attach)
                     && old.session != session
                 {
                     // The same account from a new connection takes over.
@@ -331,11 +379,31 @@ async fn run_room(
                 }
                 publish(room.join(&user_id, &name, audio_muted, video_enabled, now));
                 forwarding(&room, &user_id).await;
+                match legs.get(&user_id) {
+                    // A reconnected page learns where its call stands.
+                    Some(leg) => {
+                        if let Some(notice) = &leg.last_state {
+                            let _ = outbox.try_send(Push::Notify(notice.clone()));
+                        }
+                    }
+                    None => {
+                        if let Some(bridge) = &bridge {
+                            let me = me.clone();
+                            let wait = Duration::from_millis(bridge.defaults.publish_wait_ms);
+                            let user_id = user_id.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(wait).await;
+                                let _ = me.send(RoomCommand::StartMcu { user_id }).await;
+                            });
+                        }
+                    }
+                }
                 let _ = reply.send(room.member(&user_id).cloned().ok_or(RoomError::NotAMember));
             }
             RoomCommand::Leave { user_id, session } => {
                 if attached.get(&user_id).is_some_and(|a| a.session == session) {
                     attached.remove(&user_id);
+                    legs.remove(&user_id);
                     publish(room.leave(&user_id, LeaveReason::Left, now));
                     gone(&user_id).await;
                 }
@@ -367,7 +435,57 @@ async fn run_room(
                 }
                 let _ = reply.send(result);
             }
-            RoomCommand::MediaPublished { user_id } => forwarding(&room, &user_id).await,
+            RoomCommand::MediaPublished { user_id } => {
+                forwarding(&room, &user_id).await;
+                let _ = me.try_send(RoomCommand::StartMcu { user_id });
+            }
+            RoomCommand::StartMcu { user_id } => {
+                if let (Some(bridge), Some(a), Some(m)) =
+                    (&bridge, attached.get(&user_id), room.member(&user_id))
+                    && !legs.contains_key(&user_id)
+                {
+                    next_leg += 1;
+                    let caller = Caller {
+                        conf_id: room.conf_id().to_string(),
+                        user_id: user_id.clone(),
+                        name: m.name.clone(),
+                        sip_account: a.sip_account.clone(),
+                    };
+                    legs.insert(user_id, bridge.spawn(next_leg, caller, me.clone()));
+                }
+            }
+            RoomCommand::McuState {
+                user_id,
+                leg,
+                notice,
+            } => {
+                if let Some(l) = legs.get_mut(&user_id).filter(|l| l.id == leg) {
+                    l.last_state = Some(notice.clone());
+                    if let Some(a) = attached.get(&user_id) {
+                        let _ = a.outbox.try_send(Push::Notify(notice));
+                    }
+                }
+            }
+            RoomCommand::McuLegEnded {
+                user_id,
+                leg,
+                notice,
+            } => {
+                // The entry stays (without a call) so the member is not
+                // called again until it joins anew; the notice is kept for
+                // a reconnecting page.
+                if let Some(l) = legs.get_mut(&user_id).filter(|l| l.id == leg) {
+                    l.last_state.clone_from(&notice);
+                    if let (Some(a), Some(notice)) = (attached.get(&user_id), notice) {
+                        let _ = a.outbox.try_send(Push::Notify(notice));
+                    }
+                }
+            }
+            RoomCommand::McuKeyframe { user_id } => {
+                if let Some(l) = legs.get(&user_id) {
+                    l.request_keyframe();
+                }
+            }
             RoomCommand::Pin { by, target, reply } => {
                 let _ = reply.send(room.pin(&by, target.as_deref(), now).map(&publish));
             }
@@ -380,6 +498,7 @@ async fn run_room(
                     if let Some(a) = attached.remove(&target) {
                         let _ = a.outbox.try_send(Push::Close("removed by the chair"));
                     }
+                    legs.remove(&target);
                     publish(room.leave(&target, LeaveReason::Removed, now));
                     gone(&target).await;
                     Ok(())
@@ -405,6 +524,7 @@ async fn run_room(
                 // Only when no newer connection took the member over.
                 if attached.get(&user_id).is_some_and(|a| a.session == session) {
                     attached.remove(&user_id);
+                    legs.remove(&user_id);
                     publish(room.leave(&user_id, LeaveReason::ConnectionLost, now));
                     gone(&user_id).await;
                 }
@@ -417,6 +537,8 @@ async fn run_room(
                 }
             }
             RoomCommand::Ended => {
+                // Every call into the MCU hangs up.
+                legs.clear();
                 publish(room.set_state(31, now));
                 let members: Vec<String> = room.members().map(|m| m.user_id.clone()).collect();
                 for user_id in members {

@@ -1,198 +1,23 @@
 //! The SIP user agent shell against real sipp processes playing the MCU
-//! (scenarios from /work/shared/sip-scenarios and tests/data/sip), and
+//! (scenarios in tests/data/sip), and
 //! against a tiny UDP peer that sends malformed SIP.
 //!
 //! Needs sipp (`apt-get install sip-tester`); the tests fail without it.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "common/sipp.rs"]
+mod sipp;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use confgate::sip::{AgentConfig, CallError, CallEvent, CallRequest, SipAgent, Transport};
 use confgate_signalling::sip::TimerConfig;
-
-const SHARED: &str = "/work/shared/sip-scenarios";
+use sipp::{Sipp, scenario};
 
 const OFFER: &str = "v=0\r\no=confgate 1 1 IN IP4 127.0.0.1\r\ns=confgate\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
 m=audio 30000 RTP/AVP 111 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n\
 m=video 30002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\na=sendrecv\r\n";
-
-fn free_port() -> u16 {
-    // Free for both UDP and TCP at the time of asking.
-    loop {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() && port < 65_000 {
-            return port;
-        }
-    }
-}
-
-struct Sipp {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    tcp: bool,
-}
-
-impl Sipp {
-    fn start(scenario: &Path, tcp: bool, extra: &[&str]) -> Sipp {
-        assert!(
-            Path::new("/usr/bin/sipp").exists() || which_sipp(),
-            "sipp is missing: apt-get install sip-tester"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mp = free_port();
-        let mut cmd = Command::new("sipp");
-        cmd.current_dir(dir.path())
-            .arg("-sf")
-            .arg(scenario)
-            .args(["-p", &port.to_string(), "-i", "127.0.0.1", "-bind_local"])
-            .args([
-                "-ci",
-                "127.0.0.1",
-                "-mi",
-                "127.0.0.1",
-                "-mp",
-                &mp.to_string(),
-            ])
-            .args(["-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
-            .args(["-key", "mcu_ip", "127.0.0.1", "-key", "mcu_aport", "40000"])
-            .args(["-key", "mcu_vport", "40002"])
-            .args(["-trace_logs", "-log_file", "uas.log", "-trace_stat"])
-            .args([
-                "-stf",
-                "uas_stat.csv",
-                "-trace_err",
-                "-error_file",
-                "uas_err.log",
-            ]);
-        if tcp {
-            cmd.args(["-t", "t1"]);
-        }
-        cmd.args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => panic!("cannot run sipp ({e}): apt-get install sip-tester"),
-        };
-        let mut sipp = Sipp {
-            child,
-            port,
-            dir,
-            tcp,
-        };
-        sipp.wait_bound();
-        sipp
-    }
-
-    /// Until sipp holds its SIP port (or has died).
-    fn wait_bound(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let busy = if self.tcp {
-                TcpListener::bind(("127.0.0.1", self.port)).is_err()
-            } else {
-                UdpSocket::bind(("127.0.0.1", self.port)).is_err()
-            };
-            if busy {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sipp exited early ({status}): {}", self.errors());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("sipp did not bind its port: {}", self.errors());
-    }
-
-    fn target(&self) -> String {
-        format!("sip:room@127.0.0.1:{}", self.port)
-    }
-
-    fn errors(&self) -> String {
-        let read =
-            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-        format!(
-            "error log:\n{}\nmessages:\n{}",
-            read("uas_err.log"),
-            read("uas.log")
-        )
-    }
-
-    /// Waits for sipp to finish and checks that it counted one successful
-    /// call and no failed one.
-    async fn expect_success(mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("sipp did not finish: {}", self.errors());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let (ok, failed) = self.stats();
-        assert!(
-            status.success() && ok == 1 && failed == 0,
-            "sipp: {status}, SuccessfulCall={ok}, FailedCall={failed}; {}",
-            self.errors()
-        );
-    }
-
-    fn stats(&self) -> (u64, u64) {
-        let csv = std::fs::read_to_string(self.dir.path().join("uas_stat.csv")).unwrap_or_default();
-        let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
-        let Some(header) = lines.next() else {
-            return (0, u64::MAX);
-        };
-        let Some(last) = lines.next_back() else {
-            return (0, u64::MAX);
-        };
-        let cols: Vec<&str> = header.split(';').collect();
-        let vals: Vec<&str> = last.split(';').collect();
-        let get = |name: &str| {
-            cols.iter()
-                .position(|c| *c == name)
-                .and_then(|i| vals.get(i))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(u64::MAX)
-        };
-        (get("SuccessfulCall(C)"), get("FailedCall(C)"))
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn which_sipp() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("sipp").exists()))
-}
-
-fn shared(name: &str) -> PathBuf {
-    Path::new(SHARED).join(name)
-}
-
-fn ours(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/sip")
-        .join(name)
-}
 
 fn request(target: String, transport: Transport) -> CallRequest {
     CallRequest {
@@ -214,7 +39,11 @@ async fn agent() -> SipAgent {
 }
 
 async fn answered_then_hangup(transport: Transport) {
-    let sipp = Sipp::start(&shared("uas_answer.xml"), transport == Transport::Tcp, &[]);
+    let sipp = Sipp::start(
+        &scenario("uas_answer.xml"),
+        transport == Transport::Tcp,
+        &[],
+    );
     let agent = agent().await;
     let call = agent
         .call(request(sipp.target(), transport))
@@ -243,7 +72,7 @@ async fn plain_answer_tcp() {
 #[tokio::test]
 async fn auth_challenge_then_answer() {
     let sipp = Sipp::start(
-        &shared("uas_auth.xml"),
+        &scenario("uas_auth.xml"),
         false,
         &["-key", "auth_user", "alice", "-key", "auth_pass", "secret"],
     );
@@ -262,7 +91,7 @@ async fn auth_challenge_then_answer() {
 #[tokio::test]
 async fn auth_wrong_password_fails() {
     let sipp = Sipp::start(
-        &shared("uas_auth.xml"),
+        &scenario("uas_auth.xml"),
         false,
         &["-key", "auth_user", "alice", "-key", "auth_pass", "secret"],
     );
@@ -277,7 +106,7 @@ async fn auth_wrong_password_fails() {
 
 #[tokio::test]
 async fn busy() {
-    let sipp = Sipp::start(&shared("uas_busy.xml"), false, &[]);
+    let sipp = Sipp::start(&scenario("uas_busy.xml"), false, &[]);
     let agent = agent().await;
     let err = agent
         .call(request(sipp.target(), Transport::Udp))
@@ -289,7 +118,7 @@ async fn busy() {
 
 #[tokio::test]
 async fn bye_from_the_mcu() {
-    let sipp = Sipp::start(&shared("uas_bye.xml"), false, &["-d", "500"]);
+    let sipp = Sipp::start(&scenario("uas_bye.xml"), false, &["-d", "500"]);
     let agent = agent().await;
     let mut call = agent
         .call(request(sipp.target(), Transport::Udp))
@@ -305,7 +134,7 @@ async fn bye_from_the_mcu() {
 
 #[tokio::test]
 async fn reinvite_from_the_mcu() {
-    let sipp = Sipp::start(&ours("uas_reinvite.xml"), false, &[]);
+    let sipp = Sipp::start(&scenario("uas_reinvite.xml"), false, &[]);
     let agent = agent().await;
     let mut call = agent
         .call(request(sipp.target(), Transport::Udp))
@@ -333,7 +162,7 @@ async fn reinvite_from_the_mcu() {
 
 #[tokio::test]
 async fn no_answer_is_cancelled() {
-    let sipp = Sipp::start(&shared("uas_noanswer.xml"), false, &[]);
+    let sipp = Sipp::start(&scenario("uas_noanswer.xml"), false, &[]);
     let agent = agent().await;
     let mut req = request(sipp.target(), Transport::Udp);
     req.ring_timeout = Duration::from_millis(800);

@@ -129,6 +129,10 @@ pub mod notify {
     pub const MEDIA_CANDIDATE: &str = "media.candidate";
     /// `session.closed`: why the server is closing this connection.
     pub const SESSION_CLOSED: &str = "session.closed";
+    /// `mcu.state`: the member's call into the MCU of a bound conference:
+    /// `calling`, `connected` (with the bridged `audio` and `video` codecs),
+    /// `failed` or `ended` (with a `reason`).
+    pub const MCU_STATE: &str = "mcu.state";
 }
 
 #[cfg(test)]

@@ -138,7 +138,8 @@ impl Codec {
         }
     }
 
-    fn lower_name(self) -> String {
+    /// The codec's name in lower case, as configurations and the page spell it: `opus`, `vp8`.
+    pub fn lower_name(self) -> String {
         self.rtpmap_name().to_ascii_lowercase()
     }
 }

@@ -463,6 +463,7 @@ impl Session {
         let command = RoomCommand::Join {
             user_id: self.user.user_id.clone(),
             name: self.user.name.clone(),
+            sip_account: self.user.sip_account.clone(),
             session: self.id,
             outbox: self.outbox.clone(),
             audio_muted: p.audio_muted,

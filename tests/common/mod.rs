@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod sipp;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use confgate::Server;
