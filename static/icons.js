@@ -19,6 +19,8 @@ export const ICONS = {
   speaking: svg('<path d="M4 10v4M8 6v12M12 3v18M16 7v10M20 10v4"/>'),
   globe: svg('<circle cx="12" cy="12" r="10"/><path d="M2 12h20"/><path d="M12 2a15 15 0 0 1 0 20a15 15 0 0 1 0-20"/>'),
   reconnecting: svg('<path d="M21 12a9 9 0 1 1-3-6.7"/><path d="M21 3v6h-6"/>'),
+  // The conference system's composed picture: a screen of four.
+  mcu: svg('<rect x="2" y="3" width="20" height="14" rx="2"/><path d="M12 3v14M2 10h20M8 21h8"/>'),
   close: svg('<path d="M18 6L6 18M6 6l12 12"/>'),
   logo: svg('<rect x="2" y="5" width="14" height="14" rx="3"/><path d="M16 10l6-3.5v11L16 14"/><circle cx="9" cy="12" r="2.5"/>', 'class="icon logo"'),
 };

@@ -9,7 +9,7 @@
 // so switching the language redraws everything.
 
 import { RpcError, RpcSocket } from './rpc.js';
-import { PublishLeg, QualityProbe, SubscribeLeg } from './media.js';
+import { MCU_STREAM_ID, PublishLeg, QualityProbe, SubscribeLeg } from './media.js';
 import { ICONS } from './icons.js';
 import { app, audioTrack, storage, t, videoTrack } from './state.js';
 import { h, render, scheduleRender, toast } from './view.js';
@@ -412,6 +412,9 @@ function onNotification(socket, method, params) {
     case 'session.closed':
       onSessionClosed(String(params.reason ?? ''));
       break;
+    case 'mcu.state':
+      applyMcuState(params);
+      break;
     default:
       console.debug('confgate: unknown notification', method);
   }
@@ -480,6 +483,29 @@ function followOwnState(member) {
     toast('mutedByChair');
   } else {
     sendOwnState('audio');
+  }
+}
+
+// The conference system (MCU) this conference is bound to: `calling`,
+// `connected` (with the bridged codecs, `audio`/`video`, null for a kind not
+// bridged), `failed` or `ended` (with the server's English `reason`). The
+// server repeats the latest one after a reconnect; the last one wins. Its
+// media comes as the subscribe leg's stream "mcu" (onMcuTrack).
+function applyMcuState(params) {
+  if (typeof params?.state !== 'string') {
+    console.debug('confgate: mcu.state without a state', params);
+    return;
+  }
+  const status = {
+    state: params.state,
+    audio: params.audio ?? null,
+    video: params.video ?? null,
+    reason: typeof params.reason === 'string' && params.reason ? params.reason : null,
+  };
+  const previous = app.mcu.status?.state;
+  app.mcu.status = status;
+  if (previous !== status.state) {
+    console.info(`confgate: MCU ${status.state}${status.reason ? ` (${status.reason})` : ''}`);
   }
 }
 
@@ -579,6 +605,7 @@ function endVisit(key, vars = {}) {
   stopQualityProbe();
   stopLocal();
   app.remote.clear();
+  app.mcu.stream = null;
   $('audioSinks').replaceChildren();
   render();
 }
@@ -724,10 +751,29 @@ function resumeMedia() {
   if (app.subscribe?.unhealthy) app.subscribe.restartIce().catch((e) => console.warn('confgate: subscribe restart', e));
 }
 
-function onRemoteTrack(userId, track, stream) {
+function onRemoteTrack(ownerId, track, stream) {
+  if (ownerId === MCU_STREAM_ID) {
+    onMcuTrack(track, stream);
+    return;
+  }
+  const userId = ownerId;
   app.remote.set(userId, stream);
   for (const type of ['mute', 'unmute', 'ended']) track.addEventListener(type, scheduleRender);
   stream.addEventListener('removetrack', scheduleRender);
+  scheduleRender();
+}
+
+// A track of the conference system's stream: kept apart from the members'
+// (never a tile, never in app.remote). The view shows its picture on the stage
+// while the MCU call is connected, and always plays its audio.
+function onMcuTrack(track, stream) {
+  app.mcu.stream = stream;
+  for (const type of ['mute', 'unmute', 'ended']) track.addEventListener(type, scheduleRender);
+  stream.addEventListener('removetrack', () => {
+    // The server took the MCU's tracks away: back to members only.
+    if (app.mcu.stream === stream && stream.getTracks().length === 0) app.mcu.stream = null;
+    scheduleRender();
+  });
   scheduleRender();
 }
 
@@ -871,9 +917,24 @@ window.confgate = {
   get mainVideoCause() { return app.mainVideoCause; },
   // What the chair's pin button in the member list does.
   pin: togglePin,
-  // Per remote member, from the subscribe connection's inbound-rtp stats.
+  // The last `mcu.state` params, {state, audio, video, reason} (`audio`,
+  // `video`, `reason` null when absent), or null while none came (the
+  // conference is not bound to a conference system).
+  get mcuState() { return app.mcu.status; },
+  // True while the stage (#mainVideo) shows the conference system's stream
+  // (stream id "mcu") instead of a member.
+  get mcuMain() { return app.mcu.onStage; },
+  // From the subscribe connection's inbound-rtp stats, per remote member by
+  // userId: {audio: {packetsReceived}, video: {framesDecoded, packetsReceived}}.
+  // Plus, once any of the conference system's stream has arrived on the
+  // current subscribe connection, the key `mcu` with the same shape (no
+  // member has that userId):
+  //   {<userId>: COUNTERS, …, mcu?: {audio: {packetsReceived},
+  //                                   video: {framesDecoded, packetsReceived}}}
   async stats() {
-    return app.subscribe ? app.subscribe.memberStats() : {};
+    if (!app.subscribe) return {};
+    const { members, mcu } = await app.subscribe.receiveStats();
+    return mcu ? { ...members, mcu } : members;
   },
   // Drops the WebSocket as a network failure would (for reconnect tests).
   dropConnection() {

@@ -175,9 +175,16 @@ export class PublishLeg extends Leg {
   }
 }
 
+// The stream id of the conference system's tracks on the subscribe leg: when
+// a conference is bound to a SIP/MCU conference system, the server adds its
+// composed picture and mixed audio as one stream with this id. No member has
+// this userId; it is never a member's stream.
+export const MCU_STREAM_ID = 'mcu';
+
 export class SubscribeLeg extends Leg {
-  // `onTrack(userId, track, stream)`: a member's track arrived (the stream id
-  // is the member's userId).
+  // `onTrack(ownerId, track, stream)`: a remote track arrived. The owner is
+  // the stream id: a member's userId, or MCU_STREAM_ID for the conference
+  // system's stream.
   constructor({ onTrack, ...options }) {
     super('subscribe', options);
     this.onTrack = onTrack;
@@ -194,10 +201,10 @@ export class SubscribeLeg extends Leg {
         console.warn('confgate: a track without a stream id; the server should set msid');
         return;
       }
-      const userId = stream.id;
-      this.trackOwner.set(event.track.id, userId);
-      if (event.transceiver?.mid != null) this.midOwner.set(event.transceiver.mid, userId);
-      this.onTrack(userId, event.track, stream);
+      const ownerId = stream.id;
+      this.trackOwner.set(event.track.id, ownerId);
+      if (event.transceiver?.mid != null) this.midOwner.set(event.transceiver.mid, ownerId);
+      this.onTrack(ownerId, event.track, stream);
     });
     return pc;
   }
@@ -236,27 +243,38 @@ export class SubscribeLeg extends Leg {
     await this.request('media.restartIce', { leg: 'subscribe' });
   }
 
-  // Per member: {audio: {packetsReceived}, video: {framesDecoded, packetsReceived}}.
-  async memberStats() {
-    const out = {};
-    if (!this.pc) return out;
+  // What arrived on this connection, from its inbound-rtp stats:
+  //   {members: {<userId>: COUNTERS}, mcu: COUNTERS | null}
+  // with COUNTERS = {audio: {packetsReceived}, video: {framesDecoded,
+  // packetsReceived}}. `mcu` is the conference system's stream (stream id
+  // MCU_STREAM_ID), null while none of it has arrived on this connection.
+  async receiveStats() {
+    const members = {};
+    let mcu = null;
+    if (!this.pc) return { members, mcu };
     const report = await this.pc.getStats();
+    const empty = () => ({
+      audio: { packetsReceived: 0 },
+      video: { framesDecoded: 0, packetsReceived: 0 },
+    });
     report.forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
-      const userId = this.trackOwner.get(s.trackIdentifier) ?? this.midOwner.get(s.mid);
-      if (!userId) return;
-      const member = (out[userId] ??= {
-        audio: { packetsReceived: 0 },
-        video: { framesDecoded: 0, packetsReceived: 0 },
-      });
+      const owner = this.trackOwner.get(s.trackIdentifier) ?? this.midOwner.get(s.mid);
+      if (!owner) return;
+      const counters = owner === MCU_STREAM_ID ? (mcu ??= empty()) : (members[owner] ??= empty());
       if (s.kind === 'audio') {
-        member.audio.packetsReceived += s.packetsReceived ?? 0;
+        counters.audio.packetsReceived += s.packetsReceived ?? 0;
       } else if (s.kind === 'video') {
-        member.video.packetsReceived += s.packetsReceived ?? 0;
-        member.video.framesDecoded += s.framesDecoded ?? 0;
+        counters.video.packetsReceived += s.packetsReceived ?? 0;
+        counters.video.framesDecoded += s.framesDecoded ?? 0;
       }
     });
-    return out;
+    return { members, mcu };
+  }
+
+  // Per member: {audio: {packetsReceived}, video: {framesDecoded, packetsReceived}}.
+  async memberStats() {
+    return (await this.receiveStats()).members;
   }
 }
 

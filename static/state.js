@@ -47,7 +47,14 @@ export const app = {
   // Requests about our own state in flight: the server's echo of an older one
   // must not undo a newer click.
   pending: { audio: 0, video: 0 },
+  // Members' streams on the subscribe leg, by userId (never the MCU's).
   remote: new Map(),
+  // The SIP/MCU conference system a conference may be bound to. `status`: the
+  // last `mcu.state` params ({state, audio, video, reason}), null while none
+  // came (the conference is not bound). `stream`: its composed picture and
+  // mixed audio (stream id "mcu" on the subscribe leg), or null. `onStage`:
+  // whether the stage shows that stream now (kept by the view).
+  mcu: { status: null, stream: null, onStage: false },
   socket: null,
   joinedOnce: false,
   reconnectAttempt: 0,

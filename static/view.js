@@ -83,6 +83,7 @@ export function render() {
   if (view === 'lobby') renderLobby();
   if (view === 'room') renderRoom();
   if (view === 'farewell') renderFarewell();
+  if (view !== 'room') app.mcu.onStage = false;
   renderQuality(view);
   const banner = $('banner');
   banner.hidden = !(app.reconnecting && view === 'room');
@@ -186,6 +187,22 @@ function remoteVideoStream(m) {
   return track && track.readyState === 'live' ? stream : null;
 }
 
+// The conference system's stream, when the stage shows it: while the MCU call
+// is connected and its stream has a picture (a live video track that has had
+// packets; a track the server took away is muted or gone). Otherwise null, and
+// the stage is as without an MCU.
+function mcuStageStream() {
+  const stream = app.mcu.stream;
+  if (!stream || app.mcu.status?.state !== 'connected') return null;
+  const live = stream.getVideoTracks().some((track) => track.readyState === 'live' && !track.muted);
+  return live ? stream : null;
+}
+
+// Takes a member's data attributes off the stage while it shows the MCU.
+function clearMemberFlags(el) {
+  for (const name of ['userId', 'audioMuted', 'videoEnabled', 'speaking', 'connected', 'role']) delete el.dataset[name];
+}
+
 // The member shown large: the conference's main video; when there is none,
 // the first other member; when alone, oneself.
 function stageMember() {
@@ -212,27 +229,47 @@ function renderRoom() {
   const self = selfMember();
   const members = [...app.members.values()].sort((a, b) => (a.joinedAt ?? 0) - (b.joinedAt ?? 0));
   const others = members.filter((m) => m.userId !== app.selfId);
-  const staged = stageMember();
-  const stagedIsSelf = !staged || staged.userId === app.selfId;
-  const shown = stagedIsSelf ? self : staged;
+  // A connected conference system takes the stage; then no member is on it,
+  // and every other member is a tile and oneself the small picture.
+  const mcuStream = mcuStageStream();
+  const onMcu = Boolean(mcuStream);
+  app.mcu.onStage = onMcu;
+  const staged = onMcu ? null : stageMember();
+  const stagedIsSelf = !onMcu && (!staged || staged.userId === app.selfId);
+  const shown = onMcu ? null : stagedIsSelf ? self : staged;
 
   // The stage.
   const stage = $('stage');
-  memberFlags(stage, shown);
-  const stageStream = stagedIsSelf ? (self.videoEnabled ? app.local.stream : null) : remoteVideoStream(staged);
+  stage.dataset.source = onMcu ? 'mcu' : 'member';
   const mainVideo = $('mainVideo');
-  attach(mainVideo, stageStream);
-  mainVideo.hidden = !stageStream;
-  mainVideo.classList.toggle('mirror', stagedIsSelf);
-  $('stagePlaceholder').hidden = Boolean(stageStream);
-  if (!stageStream) {
-    const avatar = $('stageAvatar');
-    const src = avatarUrl(shown.userId);
-    if (avatar.getAttribute('src') !== src) avatar.src = src;
-    $('stageHint').textContent = stagedIsSelf && others.length === 0 ? t('alone') : '';
+  if (onMcu) {
+    clearMemberFlags(stage);
+    attach(mainVideo, mcuStream);
+    mainVideo.hidden = false;
+    mainVideo.classList.remove('mirror');
+    $('stagePlaceholder').hidden = true;
+    $('stageLabel').replaceChildren(
+      h('span', { class: 'ind mcu', html: ICONS.mcu }),
+      h('span', { class: 'name' }, t('mcuLabel')),
+    );
+    stage.classList.remove('speaking');
+  } else {
+    memberFlags(stage, shown);
+    const stageStream = stagedIsSelf ? (self.videoEnabled ? app.local.stream : null) : remoteVideoStream(staged);
+    attach(mainVideo, stageStream);
+    mainVideo.hidden = !stageStream;
+    mainVideo.classList.toggle('mirror', stagedIsSelf);
+    $('stagePlaceholder').hidden = Boolean(stageStream);
+    if (!stageStream) {
+      const avatar = $('stageAvatar');
+      const src = avatarUrl(shown.userId);
+      if (avatar.getAttribute('src') !== src) avatar.src = src;
+      $('stageHint').textContent = stagedIsSelf && others.length === 0 ? t('alone') : '';
+    }
+    $('stageLabel').replaceChildren(...indicators(shown, { self: stagedIsSelf }));
+    stage.classList.toggle('speaking', Boolean(shown.speaking && !shown.audioMuted));
   }
-  $('stageLabel').replaceChildren(...indicators(shown, { self: stagedIsSelf }));
-  stage.classList.toggle('speaking', Boolean(shown.speaking && !shown.audioMuted));
+  renderMcuStatus();
 
   // Oneself, small, when not on the stage.
   const pip = $('selfView');
@@ -251,7 +288,7 @@ function renderRoom() {
 
   // The other members' tiles (the one on the stage is not repeated).
   const grid = $('grid');
-  const inGrid = others.filter((m) => m.userId !== shown.userId);
+  const inGrid = shown ? others.filter((m) => m.userId !== shown.userId) : others;
   const wanted = new Set(inGrid.map((m) => m.userId));
   for (const [userId, tile] of tiles) {
     if (!wanted.has(userId)) {
@@ -334,6 +371,7 @@ function renderRoom() {
     el.play().catch(() => {});
     audioSinks.set(userId, el);
   }
+  renderMcuAudio();
 
   // Controls.
   const audio = audioTrack();
@@ -351,6 +389,57 @@ function renderRoom() {
   $('deviceMenu').hidden = !app.ui.deviceMenu;
   setIconButton($('peopleButton'), 'people', t('participantsCount', { n: members.length || 1 }));
   setIconButton($('leaveButton'), 'leave', t('leave'), { disabled: app.leaving });
+}
+
+// The conference system's mixed audio: one more element, apart from the
+// members', while its stream has a live audio track (whatever the call state:
+// the server takes the tracks away when the call ends).
+let mcuSink = null;
+
+function renderMcuAudio() {
+  const stream = app.mcu.stream;
+  const audible = Boolean(stream?.getAudioTracks().some((track) => track.readyState === 'live'));
+  if (!audible) {
+    if (mcuSink) {
+      mcuSink.srcObject = null;
+      mcuSink.remove();
+      mcuSink = null;
+    }
+    return;
+  }
+  if (!mcuSink || !mcuSink.isConnected) {
+    mcuSink = h('audio', { autoplay: true, 'data-source': 'mcu' });
+    $('audioSinks').append(mcuSink);
+  }
+  if (mcuSink.srcObject !== stream) {
+    mcuSink.srcObject = stream;
+    mcuSink.play().catch(() => {});
+  }
+}
+
+// The MCU call's state over the stage; hidden while the conference is not
+// bound (no `mcu.state` came). The server's reason is English text, shown as
+// it is after the state.
+const MCU_STATE_KEYS = { calling: 'mcuCalling', connected: 'mcuConnected', failed: 'mcuFailed', ended: 'mcuEnded' };
+
+function renderMcuStatus() {
+  const el = $('mcuStatus');
+  const status = app.mcu.status;
+  const key = status && MCU_STATE_KEYS[status.state];
+  el.hidden = !key;
+  if (!key) return;
+  el.dataset.state = status.state;
+  let detail = '';
+  if (status.state === 'failed' || status.state === 'ended') {
+    detail = status.reason ?? '';
+  } else if (status.state === 'connected' && (status.audio == null) !== (status.video == null)) {
+    detail = t(status.video == null ? 'mcuAudioOnly' : 'mcuVideoOnly');
+  }
+  el.querySelector('.mcu-text').textContent = t(key);
+  const detailEl = el.querySelector('.mcu-detail');
+  detailEl.textContent = detail;
+  detailEl.hidden = !detail;
+  el.title = detail ? `${t(key)} · ${detail}` : t(key);
 }
 
 function renderQuality(view) {

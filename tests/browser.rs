@@ -84,7 +84,7 @@ fn code(password: &str) -> String {
 /// Runs `node tests/e2e/SCRIPT ARGS…` and fails the test with its output
 /// unless it exits 0.
 async fn run_script(t: &TestServer, script: &str, args: &[String]) {
-    run_script_cutting(t, script, args, None).await
+    run_script_cutting(t, script, args, None, &[]).await
 }
 
 /// Runs a script; when it prints `CUT <userId>`, the server closes that
@@ -94,6 +94,7 @@ async fn run_script_cutting(
     script: &str,
     args: &[String],
     cut_done: Option<&Path>,
+    envs: &[(&str, String)],
 ) {
     require_tools();
     let _one_at_a_time = BROWSERS.lock().await;
@@ -103,6 +104,7 @@ async fn run_script_cutting(
     let mut child = Command::new("node")
         .arg(e2e_dir().join(script))
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(e2e_dir())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -232,6 +234,258 @@ async fn the_chair_pins_and_a_cut_connection_comes_back() {
         chair_token,
         cut_done.display().to_string(),
     ];
-    run_script_cutting(&t, "chair.mjs", &args, Some(&cut_done)).await;
+    run_script_cutting(&t, "chair.mjs", &args, Some(&cut_done), &[]).await;
+    t.finish().await;
+}
+
+/// What the test's MCU saw on one RTP port.
+#[derive(Default)]
+struct PortCounts {
+    /// RTP packets from the gateway (the browser's media).
+    rtp: std::sync::atomic::AtomicU64,
+    /// RTCP PLI or FIR from the gateway (the browser asked for a keyframe).
+    keyframe_requests: std::sync::atomic::AtomicU64,
+}
+
+/// One media port of the test's MCU: `answer` is the port of the SDP answer
+/// (the browser's media arrives there, and the MCU's media leaves from it, as
+/// a symmetric-RTP MCU does); what ffmpeg sends to `feed` goes out of
+/// `answer` to the gateway's port once sipp has logged the offer.
+async fn mcu_port(
+    answer: tokio::net::UdpSocket,
+    feed: tokio::net::UdpSocket,
+    gateway: tokio::sync::watch::Receiver<Option<std::net::SocketAddr>>,
+    counts: std::sync::Arc<PortCounts>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut from_gateway = [0u8; 2048];
+    let mut from_ffmpeg = [0u8; 2048];
+    loop {
+        tokio::select! {
+            got = answer.recv_from(&mut from_gateway) => {
+                let Ok((n, _)) = got else { continue };
+                let d = &from_gateway[..n];
+                if n < 8 || d[0] >> 6 != 2 {
+                    continue;
+                }
+                if (192..=223).contains(&d[1]) {
+                    // A compound RTCP packet: look for PSFB PLI (fmt 1) or FIR (fmt 4).
+                    let mut rest = d;
+                    while rest.len() >= 4 {
+                        if rest[1] == 206 && matches!(rest[0] & 0x1F, 1 | 4) {
+                            counts.keyframe_requests.fetch_add(1, Relaxed);
+                        }
+                        let len = (usize::from(u16::from_be_bytes([rest[2], rest[3]])) + 1) * 4;
+                        rest = rest.get(len..).unwrap_or(&[]);
+                    }
+                } else {
+                    counts.rtp.fetch_add(1, Relaxed);
+                }
+            }
+            got = feed.recv_from(&mut from_ffmpeg) => {
+                let Ok((n, _)) = got else { continue };
+                let to = *gateway.borrow();
+                if let Some(to) = to {
+                    let _ = answer.send_to(&from_ffmpeg[..n], to).await;
+                }
+            }
+        }
+    }
+}
+
+/// The gateway's RTP ports, from the offer sipp logs:
+/// `OFFER call=1 callid=… ip=127.0.0.1 aport=P vport=P …`.
+fn offered_ports(log: &str) -> Option<(u16, u16)> {
+    let line = log.lines().find(|l| l.starts_with("OFFER "))?;
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("aport=")?, field("vport=")?))
+}
+
+/// Needs the server's media side, sipp and ffmpeg: the conference is bound to
+/// an MCU played by sipp (SIP) and ffmpeg (its picture and sound, VP8 and
+/// Opus over RTP). The page must show the MCU's picture as its main video;
+/// the MCU must receive the browser's media and its keyframe requests (RTCP
+/// and SIP INFO); the browser leaving must hang the call up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcu_picture_is_the_main_video() {
+    use common::sipp::{Sipp, scenario};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let bind = || async {
+        tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("udp")
+    };
+    let (audio_answer, video_answer, audio_feed, video_feed) =
+        (bind().await, bind().await, bind().await, bind().await);
+    let port = |s: &tokio::net::UdpSocket| s.local_addr().expect("addr").port().to_string();
+    let (aport, vport) = (port(&audio_answer), port(&video_answer));
+    let (afeed, vfeed) = (port(&audio_feed), port(&video_feed));
+    let sipp = Sipp::start(
+        &scenario("uas_answer.xml"),
+        false,
+        &[
+            "-aa",
+            "-timeout",
+            "150s",
+            "-trace_msg",
+            "-message_file",
+            "messages.log",
+            "-key",
+            "mcu_aport",
+            &aport,
+            "-key",
+            "mcu_vport",
+            &vport,
+        ],
+    );
+
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.plain_http = false;
+        c.websocket.grace_ms = 1500;
+        c.sip.listen = "127.0.0.1:0".parse().expect("addr");
+    })
+    .await;
+    let conf = t.conference("MCU 会议", Some("299792")).await;
+    t.state()
+        .store
+        .set_mcu_binding(&confgate::store::McuBindingRow {
+            conf_id: conf.conf_id.clone(),
+            uri: sipp.target(),
+            transport: "udp".into(),
+            outbound_proxy: None,
+            username: None,
+            password: None,
+            codecs: "opus,vp8,h264".into(),
+            created_at: confgate::store::now_ms(),
+        })
+        .await
+        .expect("bind");
+
+    let (gateway_audio, audio_rx) = tokio::sync::watch::channel(None);
+    let (gateway_video, video_rx) = tokio::sync::watch::channel(None);
+    let audio_counts = Arc::new(PortCounts::default());
+    let video_counts = Arc::new(PortCounts::default());
+    let relays = [
+        tokio::spawn(mcu_port(
+            audio_answer,
+            audio_feed,
+            audio_rx,
+            audio_counts.clone(),
+        )),
+        tokio::spawn(mcu_port(
+            video_answer,
+            video_feed,
+            video_rx,
+            video_counts.clone(),
+        )),
+    ];
+    let sipp_log = sipp.read_path("uas.log");
+    let watcher = tokio::spawn(async move {
+        loop {
+            let log = std::fs::read_to_string(&sipp_log).unwrap_or_default();
+            if let Some((a, v)) = offered_ports(&log) {
+                let _ = gateway_audio.send(Some(([127, 0, 0, 1], a).into()));
+                let _ = gateway_video.send(Some(([127, 0, 0, 1], v).into()));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args([
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=15:duration=120",
+        ])
+        .args([
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=120",
+        ])
+        .args([
+            "-map",
+            "0:v",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ])
+        .args([
+            "-b:v",
+            "400k",
+            "-g",
+            "30",
+            "-payload_type",
+            "96",
+            "-f",
+            "rtp",
+        ])
+        .arg(format!(
+            "rtp://127.0.0.1:{vfeed}?pkt_size=1200&localaddr=127.0.0.1"
+        ))
+        .args([
+            "-map",
+            "1:a",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-payload_type",
+            "111",
+        ])
+        .args(["-f", "rtp"])
+        .arg(format!("rtp://127.0.0.1:{afeed}?localaddr=127.0.0.1"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg is missing: apt-get install ffmpeg");
+
+    let link = link(&t, "299792");
+    let mut envs = vec![("JOIN_URL", link.clone())];
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
+        envs.push(("SCREENSHOT", format!("{dir}/mcu-main-video.png")));
+    }
+    run_script_cutting(&t, "mcu_page.mjs", &[link], None, &envs).await;
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+
+    let (audio_rtp, video_rtp) = (
+        audio_counts.rtp.load(Relaxed),
+        video_counts.rtp.load(Relaxed),
+    );
+    assert!(
+        audio_rtp > 50 && video_rtp > 20,
+        "the MCU receives the browser's media: {audio_rtp} audio and {video_rtp} video packets"
+    );
+    assert!(
+        video_counts.keyframe_requests.load(Relaxed) > 0,
+        "the browser's keyframe requests reach the MCU as RTCP"
+    );
+    let messages = sipp.read("messages.log");
+    assert!(
+        messages.contains("INFO sip:") && messages.contains("picture_fast_update"),
+        "and as SIP INFO picture_fast_update"
+    );
+    // The page closed: after the grace period the call hangs up.
+    sipp.expect_success().await;
+    watcher.abort();
+    for relay in relays {
+        relay.abort();
+    }
     t.finish().await;
 }

@@ -118,6 +118,11 @@ impl Sipp {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The path of a file in sipp's directory.
+    pub fn read_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// A file sipp wrote in its directory (the `-message_file` of
     /// `-trace_msg`, say); empty when absent.
     pub fn read(&self, name: &str) -> String {
