@@ -67,12 +67,20 @@ pub struct Leg {
 enum LegCommand {
     /// The member's browser wants a keyframe of the MCU's picture.
     Keyframe,
+    /// The member's browser (re)published: offer its codecs anew if they
+    /// changed.
+    Published,
 }
 
 impl Leg {
     /// Passes a keyframe request on; dropped when the leg is busy.
     pub fn request_keyframe(&self) {
         let _ = self.commands.try_send(LegCommand::Keyframe);
+    }
+
+    /// The member's browser published anew.
+    pub fn published(&self) {
+        let _ = self.commands.try_send(LegCommand::Published);
     }
 }
 
@@ -182,15 +190,10 @@ impl LegTask {
             Ok(c) => c,
             Err(reason) => return failed(reason),
         };
-        let mut local = OfferParams {
-            session_id: u64::from(rand::random::<u32>()),
-            version: 1,
-            local_ip: ports.audio.ip(),
-            audio_port: Some(ports.audio.port()),
-            video_port: Some(ports.video.port()),
-            codecs: &codecs,
-        };
-        let offer = match sdp::offer(&local) {
+        let mut codecs = codecs;
+        let session_id = u64::from(rand::random::<u32>());
+        let mut version = 1;
+        let offer = match sdp::offer(&offer_params(&ports, session_id, version, &codecs)) {
             Ok(o) => o,
             Err(e) => return failed(e.to_string()),
         };
@@ -238,13 +241,13 @@ impl LegTask {
                         media.request_keyframe(self.caller.user_id.clone()).await;
                     }
                     Some(CallEvent::ReInvite { sdp: offer, reply }) => {
-                        local.version += 1;
+                        version += 1;
                         if offer.is_empty() {
                             // An offerless re-INVITE: our offer goes in the 200.
-                            let _ = reply.send(sdp::offer(&local).map_err(|e| e.to_string()));
+                            let _ = reply.send(sdp::offer(&offer_params(&ports, session_id, version, &codecs)).map_err(|e| e.to_string()));
                             continue;
                         }
-                        match sdp::answer_to(&offer, &local) {
+                        match sdp::answer_to(&offer, &offer_params(&ports, session_id, version, &codecs)) {
                             Ok((ours, leg)) => match self.connect(&leg).await {
                                 Ok(()) => {
                                     let _ = reply.send(Ok(ours));
@@ -260,6 +263,40 @@ impl LegTask {
                     }
                 },
                 command = self.commands.recv() => match command {
+                    Some(LegCommand::Published) => {
+                        // The browser's codecs may have changed (a new
+                        // publish connection, a camera turned on later).
+                        let Ok(now) = media.open_mcu_leg(self.caller.user_id.clone()).await else { continue };
+                        let Ok(wanted) = offer_codecs(&binding, &now) else { continue };
+                        if wanted == codecs {
+                            continue;
+                        }
+                        version += 1;
+                        let Ok(offer) = sdp::offer(&offer_params(&ports, session_id, version, &wanted)) else { continue };
+                        match call.reinvite(offer).await {
+                            Ok(answer_sdp) => match sdp::answer(&answer_sdp, &wanted) {
+                                Ok(answer) => {
+                                    codecs = wanted;
+                                    if let Err(e) = self.connect(&answer).await {
+                                        let _ = call.hangup().await;
+                                        return failed(e);
+                                    }
+                                    self.report(connected_notice(&answer)).await;
+                                }
+                                Err(e) => {
+                                    let _ = call.hangup().await;
+                                    return failed(format!("the MCU's answer to our re-INVITE is unusable: {e}"));
+                                }
+                            },
+                            // Refused (491 glare, 488): the session stays as it was.
+                            Err(CallError::Rejected { status, reason }) => {
+                                tracing::info!(user_id = %self.caller.user_id, status, %reason, "the MCU refused our re-INVITE");
+                            }
+                            Err(e) => {
+                                return End::Notice("ended", format!("the call to the conference system failed: {e}"));
+                            }
+                        }
+                    }
                     Some(LegCommand::Keyframe) => {
                         if !info_allowed || last_info.is_some_and(|t| t.elapsed() < INFO_INTERVAL) {
                             continue;
@@ -308,6 +345,8 @@ impl LegTask {
             credentials,
             sdp_offer,
             ring_timeout: Duration::from_secs(defaults.ring_timeout_secs),
+            keepalive: (defaults.keepalive_secs > 0)
+                .then(|| Duration::from_secs(defaults.keepalive_secs)),
         }
     }
 
@@ -325,6 +364,22 @@ impl LegTask {
             )
             .await
             .map_err(|e| format!("the media leg toward the MCU failed: {e}"))
+    }
+}
+
+fn offer_params<'a>(
+    ports: &McuLegPorts,
+    session_id: u64,
+    version: u64,
+    codecs: &'a [Codec],
+) -> OfferParams<'a> {
+    OfferParams {
+        session_id,
+        version,
+        local_ip: ports.audio.ip(),
+        audio_port: Some(ports.audio.port()),
+        video_port: Some(ports.video.port()),
+        codecs,
     }
 }
 

@@ -238,6 +238,9 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// How long the MCU may ring before the call is cancelled. Default 30.
     pub ring_timeout_secs: u64,
+    /// How often an OPTIONS checks that the MCU still knows a call, when
+    /// the MCU asked for no session timer; 0 for never. Default 30.
+    pub keepalive_secs: u64,
     /// How long a member who does not publish (no camera, no microphone) is
     /// waited for before its call to the MCU goes out receive-only. Default
     /// 3000.
@@ -256,6 +259,7 @@ impl Default for SipConfig {
                 .to_vec(),
             listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             ring_timeout_secs: 30,
+            keepalive_secs: 30,
             publish_wait_ms: 3000,
         }
     }

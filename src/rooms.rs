@@ -437,7 +437,12 @@ async fn run_room(
             }
             RoomCommand::MediaPublished { user_id } => {
                 forwarding(&room, &user_id).await;
-                let _ = me.try_send(RoomCommand::StartMcu { user_id });
+                match legs.get(&user_id) {
+                    Some(leg) => leg.published(),
+                    None => {
+                        let _ = me.try_send(RoomCommand::StartMcu { user_id });
+                    }
+                }
             }
             RoomCommand::StartMcu { user_id } => {
                 if let (Some(bridge), Some(a), Some(m)) =

@@ -29,6 +29,7 @@ fn request(target: String, transport: Transport) -> CallRequest {
         credentials: None,
         sdp_offer: OFFER.into(),
         ring_timeout: Duration::from_secs(10),
+        keepalive: None,
     }
 }
 
@@ -289,5 +290,113 @@ async fn sdp_less_2xx_is_a_bad_response() {
     .expect("bounded")
     .unwrap_err();
     assert!(matches!(err, CallError::BadResponse(_)), "{err:?}");
+    peer.abort();
+}
+
+const H264_OFFER: &str = "v=0\r\no=confgate 1 2 IN IP4 127.0.0.1\r\ns=confgate\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 30000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n\
+m=video 30002 RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\na=fmtp:97 packetization-mode=1\r\na=sendrecv\r\n";
+
+#[tokio::test]
+async fn reinvite_to_the_mcu_changes_the_codec() {
+    let sipp = Sipp::start(
+        &scenario("uas_reinvite_in.xml"),
+        false,
+        &["-trace_msg", "-message_file", "messages.log"],
+    );
+    let agent = agent().await;
+    let call = agent
+        .call(request(sipp.target(), Transport::Udp))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", sipp.errors()));
+    assert!(call.answer_sdp.contains("VP8/90000"));
+    let answer = call
+        .reinvite(H264_OFFER.into())
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", sipp.errors()));
+    assert!(
+        answer.contains("a=rtpmap:97 H264/90000"),
+        "the MCU's answer to the new offer: {answer}"
+    );
+    let messages = sipp.read("messages.log");
+    call.hangup().await.unwrap();
+    sipp.expect_success().await;
+    let invites = messages.matches("INVITE sip:").count();
+    assert_eq!(invites, 2, "the INVITE and our re-INVITE: {messages}");
+    assert!(messages.contains("CSeq: 2 INVITE"), "{messages}");
+}
+
+#[tokio::test]
+async fn keepalive_options_flow_while_the_call_is_up() {
+    let sipp = Sipp::start(
+        &scenario("uas_answer.xml"),
+        false,
+        &["-aa", "-trace_msg", "-message_file", "messages.log"],
+    );
+    let agent = agent().await;
+    let mut req = request(sipp.target(), Transport::Udp);
+    req.keepalive = Some(Duration::from_millis(300));
+    let call = agent
+        .call(req)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", sipp.errors()));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let messages = sipp.read("messages.log");
+    call.hangup().await.unwrap();
+    sipp.expect_success().await;
+    let options = messages.matches("OPTIONS sip:").count();
+    assert!(options >= 2, "{options} keep-alives in 1.2 s: {messages}");
+}
+
+#[tokio::test]
+async fn a_keepalive_answered_481_ends_the_call() {
+    // A peer that answers the INVITE, then 481 to anything in the dialog.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let peer = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let reply = if text.starts_with("INVITE ") {
+                let head: String = copied(&text)
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("To:") {
+                            format!("{l};tag=peer1\r\n")
+                        } else {
+                            format!("{l}\r\n")
+                        }
+                    })
+                    .collect();
+                format!(
+                    "SIP/2.0 200 OK\r\n{head}Contact: <sip:mcu@{addr}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{OFFER}",
+                    OFFER.len()
+                )
+            } else if text.starts_with("OPTIONS ") {
+                format!(
+                    "SIP/2.0 481 Call/Transaction Does Not Exist\r\n{}Content-Length: 0\r\n\r\n",
+                    copied(&text)
+                )
+            } else {
+                continue;
+            };
+            let reply = reply.into_bytes();
+            let _ = socket.send_to(&reply, from).await;
+        }
+    });
+    let agent = agent().await;
+    let mut req = request(format!("sip:room@{addr}"), Transport::Udp);
+    req.keepalive = Some(Duration::from_millis(200));
+    let mut call = agent.call(req).await.expect("answered");
+    let event = tokio::time::timeout(Duration::from_secs(5), call.next_event())
+        .await
+        .expect("an event in time");
+    match event {
+        Some(CallEvent::Failed(why)) => assert!(why.contains("481"), "{why}"),
+        other => panic!("expected the call to fail, got {other:?}"),
+    }
     peer.abort();
 }

@@ -202,6 +202,9 @@ enum Purpose {
     Bye(Option<oneshot::Sender<Result<(), CallError>>>),
     Info(Option<oneshot::Sender<Result<(), CallError>>>),
     Refresh,
+    /// Our re-INVITE and its offer, which becomes the session's on a 2xx.
+    ReInvite(Option<oneshot::Sender<Result<String, CallError>>>, String),
+    KeepAlive,
 }
 
 /// The call task's entry point.
@@ -367,8 +370,15 @@ impl CallTask {
                     }
                     return;
                 }
-                self.established(req.sdp_offer, dialog, invite_tx, inbound, events, commands)
-                    .await;
+                let keepalive = req.keepalive;
+                self.established(
+                    req.sdp_offer,
+                    dialog,
+                    invite_tx,
+                    (inbound, events, commands),
+                    keepalive,
+                )
+                .await;
             }
             Err(e) => {
                 let _ = setup.send(Err(e));
@@ -531,20 +541,28 @@ impl CallTask {
         mut local_sdp: String,
         mut dialog: Dialog,
         invite_tx: ClientTransaction,
-        mut inbound: mpsc::Receiver<Inbound>,
-        events: mpsc::Sender<CallEvent>,
-        mut commands: mpsc::Receiver<Command>,
+        channels: (
+            mpsc::Receiver<Inbound>,
+            mpsc::Sender<CallEvent>,
+            mpsc::Receiver<Command>,
+        ),
+        keepalive: Option<std::time::Duration>,
     ) {
+        let (mut inbound, events, mut commands) = channels;
         let mut txs: Vec<(ClientTransaction, Purpose)> = vec![(invite_tx, Purpose::Invite)];
+        let mut next_keepalive = keepalive.map(|k| Instant::now() + k);
         let mut pending_offer: Option<(Message, SocketAddr, oneshot::Receiver<ReInviteReply>)> =
             None;
         let mut hanging_up = false;
         let mut commands_open = true;
         loop {
+            // A session timer already proves the dialog alive.
+            let keepalive_due = next_keepalive.filter(|_| dialog.session_timer().is_none());
             let deadline = txs
                 .iter()
                 .filter_map(|(t, _)| t.next_deadline())
                 .chain(dialog.next_deadline())
+                .chain(keepalive_due)
                 .min();
             let offer_reply = async {
                 match pending_offer.as_mut() {
@@ -565,7 +583,7 @@ impl CallTask {
                             let _ = source;
                             for action in actions {
                                 if let TransactionAction::Deliver(resp) = action
-                                    && self.on_dialog_response(&mut dialog, &mut txs[i].1, &resp, now, &events).await == Some(true)
+                                    && self.on_dialog_response(&mut dialog, &mut txs[i].1, &resp, now, &events, &mut local_sdp).await == Some(true)
                                 {
                                     return;
                                 }
@@ -582,6 +600,11 @@ impl CallTask {
                             }
                             for (_, p) in &mut txs {
                                 if let Purpose::Bye(r) | Purpose::Info(r) = p
+                                    && let Some(r) = r.take()
+                                {
+                                    let _ = r.send(Err(CallError::Transport("connection closed".into())));
+                                }
+                                if let Purpose::ReInvite(r, _) = p
                                     && let Some(r) = r.take()
                                 {
                                     let _ = r.send(Err(CallError::Transport("connection closed".into())));
@@ -612,9 +635,27 @@ impl CallTask {
                     }
                 }
                 cmd = commands.recv(), if commands_open => {
+                    let cmd = match cmd {
+                        Some(Command::ReInvite(sdp, reply)) => {
+                            let sent = dialog
+                                .reinvite(&branch(), sdp.clone().into_bytes())
+                                .map_err(|e| CallError::InvalidRequest(e.to_string()))
+                                .and_then(|r| self.start_tx(r));
+                            match sent {
+                                Ok((t, a)) => match self.send_actions(&a).await {
+                                    Ok(()) => txs.push((t, Purpose::ReInvite(Some(reply), sdp))),
+                                    Err(e) => { let _ = reply.send(Err(e)); }
+                                },
+                                Err(e) => { let _ = reply.send(Err(e)); }
+                            }
+                            continue;
+                        }
+                        other => other,
+                    };
                     let (reply, is_bye) = match cmd {
                         Some(Command::Hangup(r)) => (Some(r), true),
                         Some(Command::PictureFastUpdate(r)) => (Some(r), false),
+                        Some(Command::ReInvite(..)) => continue,
                         // The Call was dropped: hang up without waiting.
                         None => { commands_open = false; (None, true) }
                     };
@@ -660,12 +701,33 @@ impl CallTask {
                                     let _ = events.send(CallEvent::Failed("the MCU did not answer the session refresh".into())).await;
                                     ended = true;
                                 }
+                                Purpose::ReInvite(r, _) => {
+                                    if let Some(r) = r.take() { let _ = r.send(Err(CallError::Timeout)); }
+                                    let _ = events.send(CallEvent::Failed("the MCU did not answer our re-INVITE".into())).await;
+                                    ended = true;
+                                }
+                                Purpose::KeepAlive => {
+                                    let _ = events.send(CallEvent::Failed("the MCU stopped answering keep-alive OPTIONS".into())).await;
+                                    ended = true;
+                                }
                                 Purpose::Invite => {}
                             }
                         }
                     }
                     txs.retain(|(t, _)| t.next_deadline().is_some() || matches!(t.state(), confgate_signalling::sip::TransactionState::Proceeding | confgate_signalling::sip::TransactionState::Trying | confgate_signalling::sip::TransactionState::Calling));
                     if ended { return; }
+                    if let (Some(due), Some(every)) = (keepalive_due, keepalive)
+                        && due <= now
+                    {
+                        next_keepalive = Some(now + every);
+                        match dialog.options(&branch()).map_err(|e| CallError::Transport(e.to_string())).and_then(|r| self.start_tx(r)) {
+                            Ok((t, a)) => {
+                                let _ = self.send_actions(&a).await;
+                                txs.push((t, Purpose::KeepAlive));
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot send a keep-alive OPTIONS"),
+                        }
+                    }
                     for ev in dialog.on_timer(now) {
                         match ev {
                             DialogTimerEvent::RefreshDue => {
@@ -705,6 +767,7 @@ impl CallTask {
         response: &Message,
         now: Instant,
         events: &mpsc::Sender<CallEvent>,
+        local_sdp: &mut String,
     ) -> Option<bool> {
         let status = response.status().unwrap_or_default();
         if let Purpose::Invite = purpose {
@@ -760,6 +823,51 @@ impl CallTask {
                     let _ = events
                         .send(CallEvent::Failed(format!(
                             "the MCU answered the refresh with {status}"
+                        )))
+                        .await;
+                    return Some(true);
+                }
+                None
+            }
+            Purpose::ReInvite(reply, offer) => {
+                let result = if (200..300).contains(&status) {
+                    if let Ok(ack) = dialog.ack(response, &branch(), None) {
+                        let _ = self.wire.send(&ack.to_bytes()).await;
+                    }
+                    if response.body.is_empty() {
+                        Err(CallError::BadResponse(
+                            "a 2xx to our re-INVITE without an SDP answer".into(),
+                        ))
+                    } else {
+                        *local_sdp = std::mem::take(offer);
+                        Ok(String::from_utf8_lossy(&response.body).into_owned())
+                    }
+                } else {
+                    Err(CallError::Rejected {
+                        status,
+                        reason: response.reason().unwrap_or_default().to_owned(),
+                    })
+                };
+                if let Some(r) = reply.take() {
+                    let _ = r.send(result);
+                }
+                if matches!(status, 481 | 408) {
+                    let _ = events
+                        .send(CallEvent::Failed(format!(
+                            "the MCU answered our re-INVITE with {status}"
+                        )))
+                        .await;
+                    return Some(true);
+                }
+                None
+            }
+            Purpose::KeepAlive => {
+                // Any answer but these proves the dialog alive (RFC 3261
+                // §12.2.1.2); 405 or 501 is fine.
+                if matches!(status, 481 | 408) {
+                    let _ = events
+                        .send(CallEvent::Failed(format!(
+                            "the MCU no longer knows the call (keep-alive answered {status})"
                         )))
                         .await;
                     return Some(true);

@@ -56,6 +56,10 @@ pub struct CallRequest {
     pub sdp_offer: String,
     /// How long the MCU may ring before the call is cancelled.
     pub ring_timeout: Duration,
+    /// How often an in-dialog OPTIONS checks that the MCU still knows the
+    /// call, when no session timer (RFC 4028) does; `None` for never. A 481
+    /// or 408, or no answer at all, ends the call.
+    pub keepalive: Option<Duration>,
 }
 
 /// Agent-wide settings.
@@ -147,6 +151,7 @@ enum Inbound {
 enum Command {
     PictureFastUpdate(oneshot::Sender<Result<(), CallError>>),
     Hangup(oneshot::Sender<Result<(), CallError>>),
+    ReInvite(String, oneshot::Sender<Result<String, CallError>>),
 }
 
 /// Routes datagrams to calls by Call-ID. A lock in the shell: held only to
@@ -246,6 +251,24 @@ impl Call {
     /// response.
     pub async fn picture_fast_update(&self) -> Result<(), CallError> {
         self.command(Command::PictureFastUpdate).await
+    }
+
+    /// Sends a re-INVITE with a new offer (hold, unhold, a codec change) and
+    /// returns the MCU's answer. A refusal (`Rejected`, 491 on glare) leaves
+    /// the session as it was (RFC 3261 §14.1); a 481 or 408, or no answer,
+    /// ends the call.
+    pub async fn reinvite(&self, sdp_offer: String) -> Result<String, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::ReInvite(sdp_offer, tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        // Timer B bounds the transaction; this bounds a stuck task.
+        match tokio::time::timeout(COMMAND_BOUND * 4, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(CallError::Ended),
+            Err(_) => Err(CallError::Timeout),
+        }
     }
 
     /// Sends BYE and waits (bounded) for its final response.
