@@ -15,8 +15,9 @@
 //!
 //! Codecs: the bridge does not transcode. The offer names, per kind, the
 //! codec the member's browser sends (when the binding allows it), else every
-//! allowed codec the browser can receive (Opus, VP8, H.264). G.711 is never
-//! offered: browsers here get Opus only.
+//! allowed codec (browsers receive all of Opus, G.711, VP8 and H.264). The
+//! page learns the binding's codecs when it joins and prefers them when it
+//! publishes, so that its browser sends what the MCU takes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -186,11 +187,7 @@ impl LegTask {
             Ok(p) => p,
             Err(e) => return failed(format!("no media leg toward the MCU: {e}")),
         };
-        let codecs = match offer_codecs(&binding, &ports) {
-            Ok(c) => c,
-            Err(reason) => return failed(reason),
-        };
-        let mut codecs = codecs;
+        let mut codecs = offer_codecs(&binding, &ports);
         let session_id = u64::from(rand::random::<u32>());
         let mut version = 1;
         let offer = match sdp::offer(&offer_params(&ports, session_id, version, &codecs)) {
@@ -267,7 +264,7 @@ impl LegTask {
                         // The browser's codecs may have changed (a new
                         // publish connection, a camera turned on later).
                         let Ok(now) = media.open_mcu_leg(self.caller.user_id.clone()).await else { continue };
-                        let Ok(wanted) = offer_codecs(&binding, &now) else { continue };
+                        let wanted = offer_codecs(&binding, &now);
                         if wanted == codecs {
                             continue;
                         }
@@ -411,28 +408,21 @@ fn call_error(e: &CallError) -> String {
 
 /// The codecs to offer the MCU: per kind, the one the browser sends when the
 /// binding allows it, else every allowed codec the browser can receive.
-fn offer_codecs(b: &McuBindingRow, ports: &McuLegPorts) -> Result<Vec<Codec>, String> {
+fn offer_codecs(b: &McuBindingRow, ports: &McuLegPorts) -> Vec<Codec> {
     let allowed: Vec<Codec> = b.codecs.split(',').filter_map(Codec::parse).collect();
-    let carried = |c: &Codec| !matches!(c, Codec::Pcmu | Codec::Pcma);
     let mut out = Vec::new();
     for (audio, sending) in [(true, ports.audio_codec), (false, ports.video_codec)] {
         let kind: Vec<Codec> = allowed
             .iter()
             .copied()
-            .filter(|c| c.is_audio() == audio && carried(c))
+            .filter(|c| c.is_audio() == audio)
             .collect();
         match sending {
             Some(c) if kind.contains(&c) => out.push(c),
             _ => out.extend(kind),
         }
     }
-    if out.is_empty() {
-        return Err(format!(
-            "the binding's codecs ({}) cannot be bridged: without transcoding the bridge carries opus, vp8 and h264",
-            b.codecs
-        ));
-    }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -468,11 +458,11 @@ mod tests {
         let b = binding("opus,pcmu,vp8,h264");
         assert_eq!(
             offer_codecs(&b, &ports(Some(Codec::Opus), Some(Codec::H264))),
-            Ok(vec![Codec::Opus, Codec::H264])
+            vec![Codec::Opus, Codec::H264]
         );
         assert_eq!(
             offer_codecs(&b, &ports(None, None)),
-            Ok(vec![Codec::Opus, Codec::Vp8, Codec::H264]),
+            vec![Codec::Opus, Codec::Pcmu, Codec::Vp8, Codec::H264],
             "a member who does not publish receives whatever the MCU picks"
         );
         assert_eq!(
@@ -480,14 +470,13 @@ mod tests {
                 &binding("h264,opus"),
                 &ports(Some(Codec::Opus), Some(Codec::Vp8))
             ),
-            Ok(vec![Codec::Opus, Codec::H264]),
+            vec![Codec::Opus, Codec::H264],
             "the binding wins over the browser's codec"
         );
-        let err = offer_codecs(&binding("pcmu,pcma"), &ports(Some(Codec::Opus), None))
-            .expect_err("nothing to carry");
-        assert!(
-            err.contains("pcmu,pcma") && err.contains("transcoding"),
-            "{err}"
+        assert_eq!(
+            offer_codecs(&binding("pcmu,pcma,vp8"), &ports(Some(Codec::Pcmu), None)),
+            vec![Codec::Pcmu, Codec::Vp8],
+            "G.711 as the browser sends it"
         );
     }
 

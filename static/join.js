@@ -371,6 +371,8 @@ async function enter(socket) {
   }
   if (socket !== app.socket || app.farewell) return;
   const member = result.member;
+  // Bound to an MCU: publish in its codecs (see preferCodecs).
+  app.mcuCodecs = Array.isArray(result.mcu?.codecs) ? result.mcu.codecs : null;
   if (member) app.members.set(member.userId, { ...app.members.get(member.userId), ...member });
   const first = !app.joinedOnce;
   app.joinedOnce = true;
@@ -723,7 +725,11 @@ async function startPublishing() {
   app.refusedPublish?.close();
   app.refusedPublish = null;
   if (!stream || stream.getTracks().length === 0) return; // watching only
-  const leg = new PublishLeg({ request: mediaRequest, onIceState: scheduleRender });
+  const leg = new PublishLeg({
+    request: mediaRequest,
+    onIceState: scheduleRender,
+    codecs: () => app.mcuCodecs,
+  });
   app.publish = leg;
   try {
     await leg.start(stream);

@@ -129,10 +129,31 @@ class Leg {
   }
 }
 
+// Puts the codecs `names` (lower case: 'pcmu', 'h264', …) first among those the browser
+// offers for `kind`, in that order; the others keep theirs. A conference bound to an MCU
+// prefers the MCU's codecs, which the server then forwards without transcoding.
+export function preferCodecs(transceiver, kind, names) {
+  if (!names?.length || typeof transceiver.setCodecPreferences !== 'function') return;
+  const codecs = globalThis.RTCRtpReceiver?.getCapabilities?.(kind)?.codecs;
+  if (!codecs?.length) return;
+  const rank = (c) => {
+    const i = names.indexOf(c.mimeType.split('/')[1]?.toLowerCase());
+    return i < 0 ? names.length : i;
+  };
+  const ordered = codecs.map((c, i) => [rank(c), i, c]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  try {
+    transceiver.setCodecPreferences(ordered.map(([, , c]) => c));
+  } catch (e) {
+    console.warn('confgate: codec preferences refused', e.message);
+  }
+}
+
 export class PublishLeg extends Leg {
+  // `options.codecs()`: the codecs to prefer, or null.
   constructor(options) {
     super('publish', options);
     this.stream = null;
+    this.codecs = options.codecs;
   }
 
   // A new connection sending every track of `stream`, and its first offer.
@@ -141,7 +162,8 @@ export class PublishLeg extends Leg {
     this.pc?.close();
     const pc = this.makeConnection();
     for (const track of stream.getTracks()) {
-      pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      preferCodecs(transceiver, track.kind, this.codecs?.());
     }
     await this.negotiate(false);
   }

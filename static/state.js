@@ -32,6 +32,9 @@ export const app = {
   mainVideoCause: null,
   // A chair's access token, from the chair's link (#chair=…).
   chairToken: null,
+  // The codecs of the MCU this conference is bound to (from conference.join),
+  // preferred when publishing; null when not bound.
+  mcuCodecs: null,
   local: {
     stream: null,
     cameraId: storage.get('camera') || '',

@@ -305,13 +305,23 @@ fn offered_ports(log: &str) -> Option<(u16, u16)> {
     Some((field("aport=")?, field("vport=")?))
 }
 
+/// How the test's MCU speaks: its sipp scenario, the binding's codecs, and
+/// ffmpeg's encoder arguments (each ending in `-payload_type N`) per kind.
+struct McuPlay {
+    scenario: &'static str,
+    binding_codecs: &'static str,
+    settled: &'static str,
+    video: &'static [&'static str],
+    audio: &'static [&'static str],
+    screenshot: &'static str,
+}
+
 /// Needs the server's media side, sipp and ffmpeg: the conference is bound to
-/// an MCU played by sipp (SIP) and ffmpeg (its picture and sound, VP8 and
-/// Opus over RTP). The page must show the MCU's picture as its main video;
-/// the MCU must receive the browser's media and its keyframe requests (RTCP
-/// and SIP INFO); the browser leaving must hang the call up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_mcu_picture_is_the_main_video() {
+/// an MCU played by sipp (SIP) and ffmpeg (its picture and sound over RTP).
+/// The page must show the MCU's picture as its main video and settle on the
+/// expected codecs; the MCU must receive the browser's media and its keyframe
+/// requests (RTCP and SIP INFO); the browser leaving must hang the call up.
+async fn mcu_in_a_browser(play: McuPlay) {
     use common::sipp::{Sipp, scenario};
     use std::sync::Arc;
     use std::sync::atomic::Ordering::Relaxed;
@@ -327,7 +337,7 @@ async fn the_mcu_picture_is_the_main_video() {
     let (aport, vport) = (port(&audio_answer), port(&video_answer));
     let (afeed, vfeed) = (port(&audio_feed), port(&video_feed));
     let sipp = Sipp::start(
-        &scenario("uas_answer.xml"),
+        &scenario(play.scenario),
         false,
         &[
             "-aa",
@@ -361,7 +371,7 @@ async fn the_mcu_picture_is_the_main_video() {
             outbound_proxy: None,
             username: None,
             password: None,
-            codecs: "opus,vp8,h264".into(),
+            codecs: play.binding_codecs.into(),
             created_at: confgate::store::now_ms(),
         })
         .await
@@ -414,39 +424,14 @@ async fn the_mcu_picture_is_the_main_video() {
             "-i",
             "sine=frequency=440:sample_rate=48000:duration=120",
         ])
-        .args([
-            "-map",
-            "0:v",
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-        ])
-        .args([
-            "-b:v",
-            "400k",
-            "-g",
-            "30",
-            "-payload_type",
-            "96",
-            "-f",
-            "rtp",
-        ])
+        .args(["-map", "0:v"])
+        .args(play.video)
+        .args(["-f", "rtp"])
         .arg(format!(
             "rtp://127.0.0.1:{vfeed}?pkt_size=1200&localaddr=127.0.0.1"
         ))
-        .args([
-            "-map",
-            "1:a",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "32k",
-            "-payload_type",
-            "111",
-        ])
+        .args(["-map", "1:a"])
+        .args(play.audio)
         .args(["-f", "rtp"])
         .arg(format!("rtp://127.0.0.1:{afeed}?localaddr=127.0.0.1"))
         .stdin(std::process::Stdio::null())
@@ -456,9 +441,12 @@ async fn the_mcu_picture_is_the_main_video() {
         .expect("ffmpeg is missing: apt-get install ffmpeg");
 
     let link = link(&t, "299792");
-    let mut envs = vec![("JOIN_URL", link.clone())];
+    let mut envs = vec![
+        ("JOIN_URL", link.clone()),
+        ("MCU_CODECS", play.settled.to_string()),
+    ];
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
-        envs.push(("SCREENSHOT", format!("{dir}/mcu-main-video.png")));
+        envs.push(("SCREENSHOT", format!("{dir}/{}", play.screenshot)));
     }
     run_script_cutting(&t, "mcu_page.mjs", &[link], None, &envs).await;
     let _ = ffmpeg.kill();
@@ -488,4 +476,69 @@ async fn the_mcu_picture_is_the_main_video() {
         relay.abort();
     }
     t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcu_picture_is_the_main_video() {
+    mcu_in_a_browser(McuPlay {
+        scenario: "uas_answer.xml",
+        binding_codecs: "opus,vp8,h264",
+        settled: "opus,vp8",
+        video: &[
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "400k",
+            "-g",
+            "30",
+            "-payload_type",
+            "96",
+        ],
+        audio: &["-c:a", "libopus", "-b:a", "32k", "-payload_type", "111"],
+        screenshot: "mcu-main-video.png",
+    })
+    .await;
+}
+
+/// An MCU that speaks only G.711 and H.264: the page publishes in them (it
+/// prefers the binding's codecs), so nothing needs transcoding either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcu_of_g711_and_h264_is_bridged_without_transcoding() {
+    mcu_in_a_browser(McuPlay {
+        scenario: "uas_answer_g711_h264.xml",
+        binding_codecs: "pcmu,h264",
+        settled: "pcmu,h264",
+        video: &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-profile:v",
+            "baseline",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-payload_type",
+            "97",
+        ],
+        audio: &[
+            "-af",
+            "aresample=8000,asetnsamples=n=160",
+            "-c:a",
+            "pcm_mulaw",
+            "-ac",
+            "1",
+            "-payload_type",
+            "0",
+        ],
+        screenshot: "mcu-g711-h264.png",
+    })
+    .await;
 }

@@ -221,7 +221,7 @@ pub struct McuStream {
     pub clock_rate: u32,
     /// The codec of that payload type. The member's media goes to the MCU only when it is
     /// sent with this codec; the MCU's comes to the member's subscriber connection as it is
-    /// (Opus, VP8 or H.264; G.711 is not carried toward the browser).
+    /// (Opus, G.711, VP8 or H.264).
     pub codec: Codec,
     /// Whether this is the video stream (it must agree with the argument it is passed as).
     pub video: bool,

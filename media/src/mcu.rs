@@ -154,8 +154,7 @@ pub(crate) struct McuStreamState {
     /// The SSRC of what the server sends to the MCU, fixed for the leg.
     pub(crate) out_ssrc: u32,
     pub(crate) out: SequenceRewriter,
-    /// `None` when the subscriber cannot be given the MCU's stream (an audio codec other than
-    /// Opus at 48 kHz).
+    /// `None` when the subscriber cannot be given the MCU's stream.
     pub(crate) inbound: Option<McuInbound>,
 }
 
@@ -170,8 +169,7 @@ pub(crate) fn codec_of(c: &CodecInfo) -> Option<Codec> {
 
 /// The codec the subscriber is offered for the MCU's stream: Opus as browsers take it, or the
 /// member's own negotiated VP8 or H.264 (for its `fmtp`), else that codec with the usual
-/// parameters. `None` for G.711: browsers are offered Opus only, and the bridge does not
-/// transcode.
+/// parameters; G.711 as it is (browsers take PCMU and PCMA).
 pub(crate) fn inbound_codec(
     codec: Codec,
     payload_type: u8,
@@ -195,7 +193,8 @@ pub(crate) fn inbound_codec(
     };
     match codec {
         Codec::Opus => Some(info("audio/opus", 48_000, 2, "minptime=10;useinbandfec=1")),
-        Codec::Pcmu | Codec::Pcma => None,
+        Codec::Pcmu => Some(info("audio/PCMU", 8_000, 1, "")),
+        Codec::Pcma => Some(info("audio/PCMA", 8_000, 1, "")),
         Codec::Vp8 => Some(own().unwrap_or_else(|| info("video/VP8", 90_000, 0, ""))),
         Codec::H264 => Some(own().unwrap_or_else(|| {
             info(
@@ -305,7 +304,11 @@ mod tests {
         assert!(chosen.fmtp.contains("packetization-mode=1"));
         let chosen = inbound_codec(Codec::Vp8, 96, &[]).expect("video");
         assert_eq!(chosen.mime_type, "video/VP8");
-        assert!(inbound_codec(Codec::Pcmu, 0, &[]).is_none());
+        let pcmu = inbound_codec(Codec::Pcmu, 0, &[]).expect("audio");
+        assert_eq!(
+            (pcmu.mime_type.as_str(), pcmu.clock_rate),
+            ("audio/PCMU", 8_000)
+        );
         let opus = inbound_codec(Codec::Opus, 111, &[]).expect("audio");
         assert_eq!(opus.mime_type, "audio/opus");
         assert_eq!(codec_of(&published[1]), Some(Codec::H264));

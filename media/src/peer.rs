@@ -22,7 +22,7 @@ use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInf
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMA, MIME_TYPE_PCMU, MIME_TYPE_VP8, MediaEngine,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::transport::{
@@ -150,6 +150,16 @@ pub(crate) fn supported_codecs() -> Vec<(RtpCodecKind, RTCRtpCodecParameters)> {
                 vec![],
                 111,
             ),
+        ),
+        // G.711, for members of conferences whose MCU speaks nothing else:
+        // the page prefers it only then, so members elsewhere send Opus.
+        (
+            RtpCodecKind::Audio,
+            codec(MIME_TYPE_PCMU, 8_000, 1, "", vec![], 0),
+        ),
+        (
+            RtpCodecKind::Audio,
+            codec(MIME_TYPE_PCMA, 8_000, 1, "", vec![], 8),
         ),
         (
             RtpCodecKind::Video,

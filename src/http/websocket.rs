@@ -481,7 +481,18 @@ impl Session {
         if let Err(e) = self.subscribe().await {
             tracing::warn!(user_id = %self.user.user_id, error = %e, "subscriber offer failed");
         }
-        Ok(json!({ "confId": self.conf.conf_id, "member": member }))
+        // A conference bound to an MCU: the page prefers the MCU's codecs
+        // when it publishes, so that nothing needs transcoding.
+        let mut result = json!({ "confId": self.conf.conf_id, "member": member });
+        match self.state.store.mcu_binding(&self.conf.conf_id).await {
+            Ok(Some(binding)) => {
+                let codecs: Vec<&str> = binding.codecs.split(',').collect();
+                result["mcu"] = json!({ "codecs": codecs });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the MCU binding"),
+        }
+        Ok(result)
     }
 
     fn media(&self) -> AppResult<&confgate_media::Media> {

@@ -10,7 +10,8 @@
 //
 //   node mcu_page.mjs LINK          (or JOIN_URL=LINK node mcu_page.mjs)
 //
-// JOIN_NAME sets the member's name (default Alice). A screenshot of the page
+// JOIN_NAME sets the member's name (default Alice). MCU_CODECS=opus,vp8 (say)
+// names the codecs the call must settle on. A screenshot of the page
 // goes to $SCREENSHOT when set, and to $SCREENSHOT_DIR/mcu.png when that is
 // set. On success the last line on stdout is a one-line JSON summary:
 //
@@ -91,6 +92,13 @@ run('mcu_page', 90_000, async (h) => {
     const connectedMs = Date.now() - t0;
     log(`MCU connected: audio ${state.audio}, video ${state.video}`);
     if (state.video == null) fail(`the MCU call bridges no video: ${JSON.stringify(state)}`);
+    // MCU_CODECS=audio,video: the codecs the call must have settled on.
+    if (process.env.MCU_CODECS) {
+      const [audio, video] = process.env.MCU_CODECS.split(',');
+      if (state.audio !== audio || state.video !== video) {
+        fail(`the MCU call settled on ${state.audio}/${state.video}, expected ${audio}/${video}`);
+      }
+    }
 
     // Its picture on the stage, decoding.
     let view = await poll(
