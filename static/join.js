@@ -942,6 +942,25 @@ window.confgate = {
     const { members, mcu } = await app.subscribe.receiveStats();
     return mcu ? { ...members, mcu } : members;
   },
+  // What the publish connection sends, by kind: {codec, packetsSent,
+  // framesEncoded, keyFramesEncoded, pliCount}; {} before it publishes.
+  async publishStats() {
+    const pc = app.publish?.pc;
+    if (!pc) return {};
+    const report = await pc.getStats();
+    const out = {};
+    report.forEach((r) => {
+      if (r.type !== 'outbound-rtp') return;
+      out[r.kind] = {
+        codec: report.get(r.codecId)?.mimeType ?? null,
+        packetsSent: r.packetsSent ?? 0,
+        framesEncoded: r.framesEncoded ?? 0,
+        keyFramesEncoded: r.keyFramesEncoded ?? 0,
+        pliCount: r.pliCount ?? 0,
+      };
+    });
+    return out;
+  },
   // Drops the WebSocket as a network failure would (for reconnect tests).
   dropConnection() {
     app.socket?.socket.close(4001, 'dropped on purpose');

@@ -314,6 +314,8 @@ struct McuPlay {
     video: &'static [&'static str],
     audio: &'static [&'static str],
     screenshot: &'static str,
+    /// The scenario sends SIP INFO picture_fast_update during the call.
+    asks_keyframes: bool,
 }
 
 /// Needs the server's media side, sipp and ffmpeg: the conference is bound to
@@ -445,6 +447,9 @@ async fn mcu_in_a_browser(play: McuPlay) {
         ("JOIN_URL", link.clone()),
         ("MCU_CODECS", play.settled.to_string()),
     ];
+    if play.asks_keyframes {
+        envs.push(("MCU_ASKS_KEYFRAMES", "1".into()));
+    }
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         envs.push(("SCREENSHOT", format!("{dir}/{}", play.screenshot)));
     }
@@ -481,7 +486,7 @@ async fn mcu_in_a_browser(play: McuPlay) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mcu_picture_is_the_main_video() {
     mcu_in_a_browser(McuPlay {
-        scenario: "uas_answer.xml",
+        scenario: "uas_answer_info.xml",
         binding_codecs: "opus,vp8,h264",
         settled: "opus,vp8",
         video: &[
@@ -500,6 +505,7 @@ async fn the_mcu_picture_is_the_main_video() {
         ],
         audio: &["-c:a", "libopus", "-b:a", "32k", "-payload_type", "111"],
         screenshot: "mcu-main-video.png",
+        asks_keyframes: true,
     })
     .await;
 }
@@ -539,6 +545,7 @@ async fn an_mcu_of_g711_and_h264_is_bridged_without_transcoding() {
             "0",
         ],
         screenshot: "mcu-g711-h264.png",
+        asks_keyframes: false,
     })
     .await;
 }

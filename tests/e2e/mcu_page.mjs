@@ -11,7 +11,8 @@
 //   node mcu_page.mjs LINK          (or JOIN_URL=LINK node mcu_page.mjs)
 //
 // JOIN_NAME sets the member's name (default Alice). MCU_CODECS=opus,vp8 (say)
-// names the codecs the call must settle on. A screenshot of the page
+// names the codecs the call must settle on; MCU_ASKS_KEYFRAMES=1 expects the
+// MCU's key frame requests to reach the browser as PLIs. A screenshot of the page
 // goes to $SCREENSHOT when set, and to $SCREENSHOT_DIR/mcu.png when that is
 // set. On success the last line on stdout is a one-line JSON summary:
 //
@@ -158,6 +159,21 @@ run('mcu_page', 90_000, async (h) => {
       });
       if (!sink || sink.tracks === 0) fail(`no audio element plays the MCU's audio: ${JSON.stringify(sink)}`);
       log(`MCU audio: ${audioPacketsReceived} packets received`);
+    }
+
+    // MCU_ASKS_KEYFRAMES=1: the MCU asks for key frames (SIP INFO
+    // picture_fast_update, 5 s and 6 s into the call); the server must pass
+    // them on as a PLI on this browser's publish connection.
+    if (process.env.MCU_ASKS_KEYFRAMES) {
+      const pli = (p) => p.video?.pliCount ?? 0;
+      const before = pli(await page.evaluate(() => window.confgate.publishStats()));
+      const after = await poll(
+        `${page.label}: the MCU's key frame request arriving as a PLI`,
+        () => page.evaluate(() => window.confgate.publishStats()),
+        (p) => pli(p) > before,
+        15_000,
+      );
+      log(`PLIs on the publish connection: ${before} -> ${pli(after)} (${after.video?.codec})`);
     }
 
     await sleep(200);
