@@ -245,6 +245,9 @@ struct PortCounts {
     rtp: std::sync::atomic::AtomicU64,
     /// RTCP PLI or FIR from the gateway (the browser asked for a keyframe).
     keyframe_requests: std::sync::atomic::AtomicU64,
+    /// RTCP sender reports from the gateway that carry a report block (it
+    /// heard the MCU's stream) and an SDES CNAME.
+    sender_reports: std::sync::atomic::AtomicU64,
 }
 
 /// One media port of the test's MCU: `answer` is the port of the SDP answer
@@ -271,12 +274,18 @@ async fn mcu_port(
                 if (192..=223).contains(&d[1]) {
                     // A compound RTCP packet: look for PSFB PLI (fmt 1) or FIR (fmt 4).
                     let mut rest = d;
+                    let (mut report, mut cname) = (false, false);
                     while rest.len() >= 4 {
                         if rest[1] == 206 && matches!(rest[0] & 0x1F, 1 | 4) {
                             counts.keyframe_requests.fetch_add(1, Relaxed);
                         }
+                        report |= rest[1] == 200 && rest[0] & 0x1F == 1;
+                        cname |= rest[1] == 202;
                         let len = (usize::from(u16::from_be_bytes([rest[2], rest[3]])) + 1) * 4;
                         rest = rest.get(len..).unwrap_or(&[]);
+                    }
+                    if report && cname {
+                        counts.sender_reports.fetch_add(1, Relaxed);
                     }
                 } else {
                     counts.rtp.fetch_add(1, Relaxed);
@@ -468,6 +477,14 @@ async fn mcu_in_a_browser(play: McuPlay) {
     assert!(
         video_counts.keyframe_requests.load(Relaxed) > 0,
         "the browser's keyframe requests reach the MCU as RTCP"
+    );
+    let reports = (
+        audio_counts.sender_reports.load(Relaxed),
+        video_counts.sender_reports.load(Relaxed),
+    );
+    assert!(
+        reports.0 > 0 && reports.1 > 0,
+        "the MCU gets RTCP sender reports on both streams: {reports:?}"
     );
     let messages = sipp.read("messages.log");
     assert!(

@@ -132,6 +132,7 @@
 mod demux;
 mod keyframe;
 mod mcu;
+mod mcu_rtcp;
 mod media_loop;
 mod peer;
 mod rewrite;

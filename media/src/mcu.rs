@@ -10,8 +10,11 @@
 use std::net::SocketAddr;
 use std::ops::Range;
 
+use std::time::Instant;
+
 use crate::Codec;
 use crate::keyframe::{KeyframeRequests, VideoCodec};
+use crate::mcu_rtcp::{Received, Sent};
 use crate::rewrite::SequenceRewriter;
 use crate::router::{CodecInfo, PeerKey};
 
@@ -156,6 +159,10 @@ pub(crate) struct McuStreamState {
     pub(crate) out: SequenceRewriter,
     /// `None` when the subscriber cannot be given the MCU's stream.
     pub(crate) inbound: Option<McuInbound>,
+    /// RTCP: what went each way, and when the next report is due.
+    pub(crate) sent: Sent,
+    pub(crate) received: Received,
+    pub(crate) next_report: Instant,
 }
 
 /// The bridge's name for a negotiated codec of a browser connection.

@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::demux::Demux;
 use crate::keyframe::{KeyframeRequests, VideoCodec, starts_keyframe};
 use crate::mcu::{self, McuInbound, McuStreamState};
+use crate::mcu_rtcp::{self, Received, Sent};
 use crate::peer;
 use crate::rewrite::SequenceRewriter;
 use crate::router::{
@@ -171,6 +172,10 @@ struct McuLeg {
     sockets: [UdpSocket; 2],
     /// What each kind is bridged to, once `connect_mcu_leg` said; by [`Kind::index`].
     streams: [Option<McuStreamState>; 2],
+    /// The origin of the arrival times of the MCU's packets (jitter).
+    epoch: Instant,
+    /// The RTCP CNAME of both streams (one participant: the MCU may sync them).
+    cname: String,
 }
 
 #[derive(Debug)]
@@ -594,7 +599,10 @@ impl MediaLoop {
             payload,
         );
         match leg.sockets[kind.index()].try_send_to(send_buf, stream.remote) {
-            Ok(_) => Counters::add(&counters.forwarded, 1),
+            Ok(_) => {
+                stream.sent.on_packet(ts, payload.len(), now);
+                Counters::add(&counters.forwarded, 1);
+            }
             Err(_) => Counters::add(&counters.dropped, 1),
         }
     }
@@ -645,6 +653,9 @@ impl MediaLoop {
             return;
         };
         if mcu::is_rtcp(datagram) {
+            if let Some((ssrc, ntp)) = mcu_rtcp::sender_report(datagram) {
+                stream.received.on_sender_report(ssrc, ntp, now);
+            }
             if kind == Kind::Video && mcu::keyframe_requested(datagram) {
                 // The MCU wants a keyframe of the member's video: ask the member's browser.
                 let request = self
@@ -672,6 +683,14 @@ impl MediaLoop {
         }
         stream.remote = from;
         stream.latched = true;
+        let clock = i64::from(stream.codec.clock_rate());
+        let arrival = i64::try_from(now.saturating_duration_since(leg.epoch).as_micros())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(clock)
+            / 1_000_000;
+        stream
+            .received
+            .on_packet(view.ssrc, view.sequence_number, view.timestamp, arrival);
         Counters::add(&self.counters.received, 1);
         let Some(inbound) = stream.inbound.as_mut() else {
             Counters::add(&self.counters.dropped, 1);
@@ -725,6 +744,38 @@ impl MediaLoop {
         }
         peer.timeout_stale = true;
         send_all(&self.socket, &mut peer.pc, &self.counters);
+    }
+
+    /// RTCP sender/receiver reports on every MCU stream whose report is due.
+    fn send_mcu_reports(&mut self, now: Instant) {
+        let MediaLoop {
+            mcu_legs, send_buf, ..
+        } = self;
+        let mut wall = None;
+        for leg in mcu_legs.iter_mut().flatten() {
+            for kind in Kind::ALL {
+                let Some(stream) = leg.streams[kind.index()].as_mut() else {
+                    continue;
+                };
+                if stream.next_report > now {
+                    continue;
+                }
+                stream.next_report = now + mcu_rtcp::REPORT_INTERVAL;
+                let wall = *wall.get_or_insert_with(std::time::SystemTime::now);
+                mcu_rtcp::write_report(
+                    send_buf,
+                    stream.out_ssrc,
+                    &stream.sent,
+                    &mut stream.received,
+                    stream.codec.clock_rate(),
+                    &leg.cname,
+                    now,
+                    wall,
+                );
+                // Best effort: a lost report is followed by the next one.
+                let _ = leg.sockets[kind.index()].try_send_to(send_buf, stream.remote);
+            }
+        }
     }
 
     /// The member's subscriber wants a keyframe of the MCU's video: a PLI to the MCU and an
@@ -985,6 +1036,7 @@ impl MediaLoop {
                 self.request_mcu_keyframe(index, now, true);
             }
         }
+        self.send_mcu_reports(now);
         // Speakers whose audio went quiet or stopped arriving, and onsets the hold delayed.
         let mut changes = Vec::new();
         for room in self.speakers.values_mut() {
@@ -1736,6 +1788,8 @@ impl MediaLoop {
             member: key,
             sockets: [bind(any)?, bind(any)?],
             streams: [None, None],
+            epoch: Instant::now(),
+            cname: format!("confgate-{:08x}", peer::random_ssrc()),
         };
         let ports = self.mcu_ports(&leg)?;
         let index = match self.mcu_legs.iter().position(Option::is_none) {
@@ -1819,9 +1873,15 @@ impl MediaLoop {
                 continue;
             };
             let codec = mcu::inbound_codec(wanted.codec, wanted.payload_type, &published);
-            let (out_ssrc, out, old_inbound) = match previous {
-                Some(p) => (p.out_ssrc, p.out, p.inbound),
-                None => (ssrc_a, SequenceRewriter::new(wanted.clock_rate), None),
+            let (out_ssrc, out, old_inbound, sent, received) = match previous {
+                Some(p) => (p.out_ssrc, p.out, p.inbound, p.sent, p.received),
+                None => (
+                    ssrc_a,
+                    SequenceRewriter::new(wanted.clock_rate),
+                    None,
+                    Sent::default(),
+                    Received::default(),
+                ),
             };
             let inbound = match (codec, old_inbound) {
                 (Some(codec), Some(old)) if codecs_match(&codec, &old.codec) => Some(old),
@@ -1846,6 +1906,9 @@ impl MediaLoop {
                 payload_type: wanted.payload_type & 0x7F,
                 codec: wanted.codec,
                 source_checked: None,
+                sent,
+                received,
+                next_report: now + mcu_rtcp::FIRST_REPORT,
                 out_ssrc,
                 out,
                 inbound,
