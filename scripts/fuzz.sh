@@ -2,6 +2,7 @@
 # Fuzzes confgate's parsers of untrusted bytes with cargo-fuzz (libFuzzer).
 #
 #   scripts/fuzz.sh [TARGET] [SECONDS]     defaults: sip_parse, 30
+#   targets: sip_parse (SIP messages and TCP framing), sdp_answer (the MCU's SDP)
 #
 # cargo-fuzz needs nightly-only flags (-Zsanitizer=address); on a stable
 # toolchain RUSTC_BOOTSTRAP=1 unlocks them. The fuzz crate (fuzz/) is outside

@@ -387,6 +387,7 @@ fn stream(n: &Negotiated, video: bool) -> Option<McuStream> {
     }
     Some(McuStream {
         remote: n.remote,
+        rtcp: n.rtcp,
         payload_type: n.payload_type,
         clock_rate: n.codec.clock_rate(),
         codec: n.codec,

@@ -215,6 +215,9 @@ pub struct McuStream {
     /// The MCU's RTP address; replaced by the source of the MCU's RTP once it sends
     /// (symmetric RTP, same host only).
     pub remote: SocketAddr,
+    /// Where the MCU takes RTCP (the server's reports, PLI). When it equals `remote` (the MCU
+    /// muxes), it follows `remote` as symmetric RTP moves it.
+    pub rtcp: SocketAddr,
     /// The payload type the MCU's answer chose; the member's media goes out with it, and only
     /// the MCU's packets with it are taken.
     pub payload_type: u8,

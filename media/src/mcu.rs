@@ -147,6 +147,8 @@ pub(crate) struct McuStreamState {
     /// Where the MCU receives: from its SDP answer, then the source of its first RTP packet
     /// (symmetric RTP).
     pub(crate) remote: SocketAddr,
+    /// Where RTCP goes; `None` while it is `remote` (muxed).
+    pub(crate) rtcp: Option<SocketAddr>,
     /// `remote` was learned from the MCU's RTP: other sources are ignored.
     pub(crate) latched: bool,
     /// The MCU's payload type for this kind, and its codec.

@@ -773,7 +773,8 @@ impl MediaLoop {
                     wall,
                 );
                 // Best effort: a lost report is followed by the next one.
-                let _ = leg.sockets[kind.index()].try_send_to(send_buf, stream.remote);
+                let to = stream.rtcp.unwrap_or(stream.remote);
+                let _ = leg.sockets[kind.index()].try_send_to(send_buf, to);
             }
         }
     }
@@ -802,7 +803,8 @@ impl MediaLoop {
         }
         mcu::write_pli(send_buf, stream.out_ssrc, inbound.source_ssrc);
         // Lost like any datagram if the socket refuses it; the retry timer asks again.
-        let _ = leg.sockets[Kind::Video.index()].try_send_to(send_buf, stream.remote);
+        let to = stream.rtcp.unwrap_or(stream.remote);
+        let _ = leg.sockets[Kind::Video.index()].try_send_to(send_buf, to);
         if let Some(m) = router.member(leg.member) {
             let member = m.id.clone();
             self.emit(MediaEvent::McuKeyframeRequest { member });
@@ -1902,6 +1904,7 @@ impl MediaLoop {
             changed |= before != inbound.as_ref().map(|i| i.out_ssrc);
             *slot = Some(McuStreamState {
                 remote: wanted.remote,
+                rtcp: (wanted.rtcp != wanted.remote).then_some(wanted.rtcp),
                 latched: false,
                 payload_type: wanted.payload_type & 0x7F,
                 codec: wanted.codec,

@@ -49,7 +49,7 @@ async fn bad_offers_and_garbage_datagrams_harm_nobody() {
     }
 
     let no_shared_codec = offer
-        .replace("opus/48000/2", "PCMU/8000")
+        .replace("opus/48000/2", "G729/8000")
         .replace("VP8/90000", "AV1/90000");
     let incompatible = publish(no_shared_codec).await;
     assert!(

@@ -201,6 +201,7 @@ async fn the_mcu_leg_bridges_media_and_keyframe_requests_until_closed() {
             "a".to_owned(),
             Some(McuStream {
                 remote: mcu_audio.addr(),
+                rtcp: mcu_audio.addr(),
                 payload_type: MCU_AUDIO_PT,
                 clock_rate: 48_000,
                 codec: Codec::Opus,
@@ -208,6 +209,7 @@ async fn the_mcu_leg_bridges_media_and_keyframe_requests_until_closed() {
             }),
             Some(McuStream {
                 remote: mcu_video.addr(),
+                rtcp: mcu_video.addr(),
                 payload_type: MCU_VIDEO_PT,
                 clock_rate: 90_000,
                 codec: Codec::Vp8,

@@ -215,8 +215,12 @@ pub struct Negotiated {
     /// The payload type the peer uses for it (the peer's number, which may
     /// differ from the one we offered).
     pub payload_type: u8,
-    /// Where to send RTP (RTCP goes to the next port up, RFC 3550 §11).
+    /// Where to send RTP.
     pub remote: SocketAddr,
+    /// Where to send RTCP: `remote` when the peer muxes (`a=rtcp-mux`), the
+    /// port of `a=rtcp` (RFC 3605) when it names one, else the next port up
+    /// (RFC 3550 §11).
+    pub rtcp: SocketAddr,
     /// The peer's `a=fmtp` parameters for that payload type.
     pub fmtp: Option<String>,
     /// The peer's direction. A connection address of `0.0.0.0` or `::`
@@ -325,8 +329,10 @@ pub fn offer(p: &OfferParams) -> Result<String, SdpError> {
             .map(|&c| (c, c.offered_payload_type(), c.offered_fmtp()))
             .collect();
         write_media(&mut sdp, kind, port, &streams, Direction::SendRecv);
-        // RTCP on the RTP port (RFC 5761): the leg has one socket per kind.
-        sdp.push_str("a=rtcp-mux\r\n");
+        // RTCP on the RTP port: muxed (RFC 5761), or, for a peer that does
+        // not mux, sent there anyway (RFC 3605). The leg has one socket per
+        // kind.
+        let _ = write!(sdp, "a=rtcp:{port}\r\na=rtcp-mux\r\n");
     }
     if any {
         Ok(sdp)
@@ -415,6 +421,11 @@ pub fn answer_to(offer_sdp: &str, local: &OfferParams) -> Result<(String, LegAns
                     &[(n.codec, n.payload_type, fmtp)],
                     offered_direction.reversed(),
                 );
+                // Our RTCP is on our RTP port; mux only when offered (RFC 5761 §5.1.1).
+                let _ = write!(sdp, "a=rtcp:{port}\r\n");
+                if media.rtcp_mux {
+                    sdp.push_str("a=rtcp-mux\r\n");
+                }
                 *slot = Some(n);
             }
             None => write_rejected(&mut sdp, media),
@@ -510,6 +521,8 @@ struct Media {
     rtpmaps: Vec<RtpMap>,
     fmtps: Vec<(u8, String)>,
     direction: Option<Direction>,
+    rtcp_mux: bool,
+    rtcp_port: Option<u16>,
 }
 
 /// A parsed SDP, reduced to what the leg needs.
@@ -569,10 +582,18 @@ fn negotiate(
         .iter()
         .find(|(p, _)| *p == payload_type)
         .map(|(_, f)| f.clone());
+    let rtcp_port = if media.rtcp_mux {
+        media.port
+    } else {
+        media
+            .rtcp_port
+            .unwrap_or_else(|| media.port.checked_add(1).unwrap_or(media.port))
+    };
     let negotiated = Negotiated {
         codec,
         payload_type,
         remote: SocketAddr::new(ip, media.port),
+        rtcp: SocketAddr::new(ip, rtcp_port),
         fmtp,
         direction: if ip.is_unspecified() {
             direction.without_receive()
@@ -690,6 +711,8 @@ fn parse_media(n: usize, value: &str) -> Result<Media, SdpError> {
         rtpmaps: Vec::new(),
         fmtps: Vec::new(),
         direction: None,
+        rtcp_mux: false,
+        rtcp_port: None,
     })
 }
 
@@ -719,14 +742,30 @@ fn parse_attribute(n: usize, value: &str, session: &mut Session) -> Result<(), S
         }
         return Ok(());
     }
-    let Some((name, rest)) = value.split_once(':') else {
-        return Ok(());
-    };
-    // rtpmap and fmtp only mean something inside an m-section.
+    // rtpmap, fmtp and the RTCP attributes only mean something inside an
+    // m-section.
     let Some(media) = session.media.last_mut() else {
         return Ok(());
     };
+    if value == "rtcp-mux" {
+        media.rtcp_mux = true;
+        return Ok(());
+    }
+    let Some((name, rest)) = value.split_once(':') else {
+        return Ok(());
+    };
     match name {
+        "rtcp" => {
+            // RFC 3605: a=rtcp:<port> [IN IP4 <address>]; the address is
+            // ignored (it is the connection address in practice).
+            let port = rest.split(' ').next().unwrap_or("");
+            let port = port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| malformed(n, format!("bad a=rtcp port {port:?}")))?;
+            media.rtcp_port = Some(port);
+        }
         "rtpmap" => {
             let (pt, encoding) = pt_and_rest(n, rest)?;
             let mut parts = encoding.split('/');
@@ -860,6 +899,7 @@ a=sendrecv
             a=rtpmap:0 PCMU/8000\r\n\
             a=rtpmap:8 PCMA/8000\r\n\
             a=sendrecv\r\n\
+            a=rtcp:30000\r\n\
             a=rtcp-mux\r\n\
             m=video 30002 RTP/AVP 96 97\r\n\
             a=rtpmap:96 VP8/90000\r\n\
@@ -870,6 +910,7 @@ a=sendrecv
             a=rtcp-fb:97 nack pli\r\n\
             a=rtcp-fb:97 ccm fir\r\n\
             a=sendrecv\r\n\
+            a=rtcp:30002\r\n\
             a=rtcp-mux\r\n";
         assert_eq!(sdp, expected);
         assert!(!sdp.replace("\r\n", "").contains('\n'));
@@ -922,6 +963,7 @@ a=sendrecv
                 codec: Codec::Opus,
                 payload_type: 111,
                 remote: SocketAddr::new(MCU, 40000),
+                rtcp: SocketAddr::new(MCU, 40001),
                 fmtp: None,
                 direction: Direction::SendRecv,
             })
@@ -932,10 +974,44 @@ a=sendrecv
                 codec: Codec::Vp8,
                 payload_type: 96,
                 remote: SocketAddr::new(MCU, 40002),
+                rtcp: SocketAddr::new(MCU, 40003),
                 fmtp: None,
                 direction: Direction::SendRecv,
             })
         );
+    }
+
+    #[test]
+    fn rtcp_goes_where_the_peer_says() {
+        let base = "v=0\r\no=m 1 1 IN IP4 10.0.0.9\r\ns=m\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
+m=audio 5000 RTP/AVP 0\r\n";
+        let rtcp = |extra: &str| {
+            answer(&format!("{base}{extra}"), ALL)
+                .expect("answer")
+                .audio
+                .expect("audio")
+                .rtcp
+                .port()
+        };
+        assert_eq!(rtcp(""), 5001, "the next port up");
+        assert_eq!(rtcp("a=rtcp-mux\r\n"), 5000, "muxed");
+        assert_eq!(rtcp("a=rtcp:6000 IN IP4 10.0.0.9\r\n"), 6000, "RFC 3605");
+        assert!(answer(&format!("{base}a=rtcp:x\r\n"), ALL).is_err());
+        let params = OfferParams {
+            session_id: 1,
+            version: 2,
+            local_ip: "10.0.0.5".parse().expect("ip"),
+            audio_port: Some(30000),
+            video_port: None,
+            codecs: ALL,
+        };
+        let (ours, _) = answer_to(base, &params).expect("answer");
+        assert!(
+            ours.contains("a=rtcp:30000\r\n") && !ours.contains("rtcp-mux"),
+            "{ours}"
+        );
+        let (ours, _) = answer_to(&format!("{base}a=rtcp-mux\r\n"), &params).expect("answer");
+        assert!(ours.contains("a=rtcp-mux\r\n"), "{ours}");
     }
 
     #[test]
@@ -1151,11 +1227,13 @@ a=sendrecv
              a=rtpmap:109 opus/48000/2\r\n\
              a=fmtp:109 useinbandfec=1\r\n\
              a=recvonly\r\n\
+             a=rtcp:30000\r\n\
              m=video 30002 RTP/AVP 100\r\n\
              a=rtpmap:100 VP8/90000\r\n\
               a=rtcp-fb:100 nack pli\r\n\
              a=rtcp-fb:100 ccm fir\r\n\
-             a=recvonly\r\n"
+             a=recvonly\r\n\
+             a=rtcp:30002\r\n"
         );
         assert_eq!(leg.audio.expect("audio").direction, Direction::SendOnly);
         assert_eq!(leg.video.expect("video").payload_type, 100);
