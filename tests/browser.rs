@@ -96,8 +96,21 @@ async fn run_script_cutting(
     cut_done: Option<&Path>,
     envs: &[(&str, String)],
 ) {
-    require_tools();
     let _one_at_a_time = BROWSERS.lock().await;
+    run_script_holding_the_lock(t, script, args, cut_done, envs).await
+}
+
+/// [`run_script_cutting`] for a caller that holds [`BROWSERS`] already (its
+/// own helpers, such as ffmpeg, must not load the machine under another
+/// test's browsers either).
+async fn run_script_holding_the_lock(
+    t: &TestServer,
+    script: &str,
+    args: &[String],
+    cut_done: Option<&Path>,
+    envs: &[(&str, String)],
+) {
+    require_tools();
     let log_path = t.dir.path().join(format!("{script}.log"));
     let log = std::fs::File::create(&log_path).expect("script log");
     let started = Instant::now();
@@ -337,6 +350,9 @@ async fn mcu_in_a_browser(play: McuPlay) {
     use std::sync::Arc;
     use std::sync::atomic::Ordering::Relaxed;
 
+    // sipp and ffmpeg (encoding in real time) count as this test's browser
+    // load: nobody else's browsers run meanwhile.
+    let _one_at_a_time = BROWSERS.lock().await;
     let bind = || async {
         tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
@@ -462,7 +478,7 @@ async fn mcu_in_a_browser(play: McuPlay) {
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         envs.push(("SCREENSHOT", format!("{dir}/{}", play.screenshot)));
     }
-    run_script_cutting(&t, "mcu_page.mjs", &[link], None, &envs).await;
+    run_script_holding_the_lock(&t, "mcu_page.mjs", &[link], None, &envs).await;
     let _ = ffmpeg.kill();
     let _ = ffmpeg.wait();
 
