@@ -43,6 +43,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub websocket: WebSocketConfig,
     pub sip: SipConfig,
+    pub events: EventsConfig,
     pub media: confgate_media::MediaConfig,
 }
 
@@ -63,6 +64,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             websocket: WebSocketConfig::default(),
             sip: SipConfig::default(),
+            events: EventsConfig::default(),
             media: confgate_media::MediaConfig::default(),
         }
     }
@@ -213,6 +215,23 @@ impl Default for WebSocketConfig {
             idle_timeout_secs: 45,
             grace_ms: 20_000,
             requests_per_second: 20,
+        }
+    }
+}
+
+/// Conference events: how long they are kept for pages and nodes that
+/// catch up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Stored events older than this are removed. Default 24.
+    pub retention_hours: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            retention_hours: 24,
         }
     }
 }
@@ -399,6 +418,9 @@ impl Config {
         }
         crate::mcu::validate_defaults(&self.sip)
             .map_err(|e| ConfigError::Invalid(format!("sip: {e}")))?;
+        if self.events.retention_hours == 0 {
+            return invalid("events.retention_hours must be at least 1".into());
+        }
         if !(1..=600).contains(&self.sip.ring_timeout_secs) {
             return invalid("sip.ring_timeout_secs must be 1 to 600".into());
         }

@@ -127,6 +127,7 @@ async fn open_state_with(
             Duration::from_millis(config.websocket.grace_ms),
             media.clone(),
             bridge,
+            Some(store.clone()),
         ),
         media,
         next_session: std::sync::atomic::AtomicU64::new(1),
@@ -260,6 +261,13 @@ async fn sweeper(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
                 "removed temporary accounts of ended conferences"
             ),
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+        let retention = Duration::from_secs(state.config.events.retention_hours * 3600);
+        let before = store::now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        match state.store.prune_events(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "removed old conference events"),
+            Err(e) => tracing::warn!(error = %e, "pruning events failed; will retry"),
         }
     }
 }

@@ -97,6 +97,27 @@ impl Room {
         }
     }
 
+    /// Continues the numbering after `seq` (the last stored event of an
+    /// earlier room of this conference). Only before the first event.
+    pub fn resume_after(&mut self, seq: u64) {
+        if self.log.is_empty() && self.seq < seq {
+            self.seq = seq;
+        }
+    }
+
+    /// The sequence numbers the log no longer has but a watcher at `seq`
+    /// missed, `(from, to)`, when the rest of what it missed is in the log:
+    /// the store may still have them.
+    pub fn gap_after(&self, seq: u64) -> Option<(u64, u64)> {
+        let first = self.log.front()?.seq;
+        (seq < self.seq && seq + 1 < first).then_some((seq + 1, first - 1))
+    }
+
+    /// The logged events after `seq`.
+    pub fn logged_after(&self, seq: u64) -> Vec<ConferenceEvent> {
+        self.log.iter().filter(|e| e.seq > seq).cloned().collect()
+    }
+
     /// The events after `seq`, when the log still has all of them.
     pub fn events_since(&self, seq: u64) -> Option<Vec<ConferenceEvent>> {
         if seq > self.seq {

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::bridge::{Bridge, Caller, Leg};
 use crate::room::{Room, RoomError};
-use crate::store::{Conference, now_ms};
+use crate::store::{Conference, Store, now_ms};
 
 /// Events buffered per session before it counts as too slow and is closed.
 const EVENT_BUFFER: usize = 1024;
@@ -44,6 +44,14 @@ pub enum Push {
 pub enum Initial {
     Snapshot(Snapshot),
     Events(Vec<ConferenceEvent>),
+    /// The room's log starts after `from..=to`: the watcher reads those from
+    /// the store, then takes `logged`; `snapshot` if the store cannot.
+    Gap {
+        from: u64,
+        to: u64,
+        logged: Vec<ConferenceEvent>,
+        snapshot: Snapshot,
+    },
 }
 
 pub struct Watch {
@@ -150,6 +158,8 @@ pub struct Rooms {
     media: Option<Media>,
     /// Calls into the MCU of bound conferences; absent without media.
     bridge: Option<Arc<Bridge>>,
+    /// Where events are kept for catching up; absent in unit tests.
+    store: Option<Store>,
     /// Members joined on this node, including those within their grace
     /// period: the `confgate_active_members` gauge.
     active: Arc<AtomicI64>,
@@ -161,8 +171,14 @@ impl Rooms {
         self.active.load(Ordering::Relaxed)
     }
 
-    pub fn new(grace: Duration, media: Option<Media>, bridge: Option<Arc<Bridge>>) -> Rooms {
+    pub fn new(
+        grace: Duration,
+        media: Option<Media>,
+        bridge: Option<Arc<Bridge>>,
+        store: Option<Store>,
+    ) -> Rooms {
         Rooms {
+            store,
             rooms: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             grace,
@@ -194,6 +210,7 @@ impl Rooms {
             self.grace,
             self.media.clone(),
             self.bridge.clone(),
+            self.store.clone(),
             self.active.clone(),
         ));
         rooms.insert(conf.conf_id.clone(), tx.clone());
@@ -226,6 +243,45 @@ impl Rooms {
     pub fn room_of(&self, user_id: &str) -> Option<mpsc::Sender<RoomCommand>> {
         let conf_id = lock(&self.members).get(user_id).cloned()?;
         self.existing(&conf_id)
+    }
+}
+
+/// Batches of events waiting to be stored, per room.
+const PERSIST_BUFFER: usize = 4096;
+/// How long a room waits for the store when it starts.
+const STORE_WAIT: Duration = Duration::from_secs(5);
+
+/// Stores a room's events in order. A store that is down is retried with
+/// backoff, keeping the batches; the task ends with the room.
+async fn persist_events(store: Store, mut batches: mpsc::Receiver<Vec<ConferenceEvent>>) {
+    while let Some(batch) = batches.recv().await {
+        let mut batch = batch;
+        // What else is waiting goes in the same transaction.
+        while batch.len() < 256 {
+            match batches.try_recv() {
+                Ok(more) => batch.extend(more),
+                Err(_) => break,
+            }
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match store.insert_events(&batch).await {
+                Ok(()) => break,
+                Err(crate::store::StoreError::Conflict) => {
+                    tracing::warn!(
+                        conf_id = %batch[0].conf_id,
+                        first = batch[0].seq,
+                        "events already stored under these numbers (another room of this conference?): not stored again"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot store events; will retry");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }
 }
 
@@ -302,8 +358,31 @@ async fn run_room(
     grace: Duration,
     media: Option<Media>,
     bridge: Option<Arc<Bridge>>,
+    store: Option<Store>,
     active: Arc<AtomicI64>,
 ) {
+    // Numbering goes on after the events an earlier room of this conference
+    // stored (the node restarted, or the room closed and opened again).
+    let persist = store.map(|store| {
+        let (tx, rx) = mpsc::channel(PERSIST_BUFFER);
+        (store, tx, rx)
+    });
+    let persist = match persist {
+        Some((store, tx, rx)) => {
+            match tokio::time::timeout(STORE_WAIT, store.last_event_seq(room.conf_id())).await {
+                Ok(Ok(last)) => room.resume_after(last),
+                Ok(Err(e)) => {
+                    tracing::warn!(conf_id = %room.conf_id(), error = %e, "cannot read the last stored event; numbering from 0")
+                }
+                Err(_) => {
+                    tracing::warn!(conf_id = %room.conf_id(), "the store did not say the last event in time; numbering from 0")
+                }
+            }
+            tokio::spawn(persist_events(store, rx));
+            Some(tx)
+        }
+        None => None,
+    };
     // Keeps the media plane's forwarding in step with the members' state:
     // muting and camera-off stop forwarding at the server; a member who goes
     // loses its connections.
@@ -336,6 +415,15 @@ async fn run_room(
     let mut next_leg = 0u64;
     let mut counted = 0usize;
     let publish = |list: Vec<ConferenceEvent>| {
+        if let Some(persist) = &persist
+            && !list.is_empty()
+            && persist.try_send(list.clone()).is_err()
+        {
+            tracing::warn!(
+                count = list.len(),
+                "the event store is too far behind: events not stored (pages still get them)"
+            );
+        }
         for event in list {
             // No receiver is fine: nobody watches right now.
             let _ = events.send(Arc::new(event));
@@ -345,8 +433,17 @@ async fn run_room(
         let now = now_ms();
         match command {
             RoomCommand::Watch { since, reply } => {
-                let initial = match since.and_then(|s| room.events_since(s)) {
-                    Some(missed) => Initial::Events(missed),
+                let initial = match since {
+                    Some(s) => match (room.events_since(s), room.gap_after(s)) {
+                        (Some(missed), _) => Initial::Events(missed),
+                        (None, Some((from, to))) => Initial::Gap {
+                            from,
+                            to,
+                            logged: room.logged_after(to),
+                            snapshot: room.snapshot(),
+                        },
+                        (None, None) => Initial::Snapshot(room.snapshot()),
+                    },
                     None => Initial::Snapshot(room.snapshot()),
                 };
                 let _ = reply.send(Watch {

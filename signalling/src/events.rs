@@ -78,6 +78,20 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The `type` tag, as on the wire: `memberJoined`, `memberLeft`,
+    /// `memberUpdated`, `mainVideoChanged`, `conferenceStateChanged`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::MemberJoined { .. } => "memberJoined",
+            EventKind::MemberLeft { .. } => "memberLeft",
+            EventKind::MemberUpdated { .. } => "memberUpdated",
+            EventKind::MainVideoChanged { .. } => "mainVideoChanged",
+            EventKind::ConferenceStateChanged { .. } => "conferenceStateChanged",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MainVideoCause {
@@ -161,6 +175,7 @@ mod tests {
             serde_json::json!({"eventId":"42:7","seq":7,"confId":"42","at":1,"type":"memberUpdated",
                 "userId":"u1","audioMuted":true,"videoEnabled":false,"speaking":false,"role":"chair","connected":true})
         );
+        assert_eq!(json["type"], event.kind.name(), "name() is the wire tag");
         let back: ConferenceEvent = serde_json::from_value(json).expect("parse");
         assert_eq!(back, event);
         let main = EventKind::MainVideoChanged {
@@ -171,5 +186,18 @@ mod tests {
             serde_json::to_value(&main).expect("json"),
             serde_json::json!({"type":"mainVideoChanged","userId":null,"cause":"none"})
         );
+        for kind in [
+            main,
+            EventKind::ConferenceStateChanged { state: 31 },
+            EventKind::MemberLeft {
+                user_id: "u".into(),
+                reason: LeaveReason::Left,
+            },
+        ] {
+            assert_eq!(
+                serde_json::to_value(&kind).expect("json")["type"],
+                kind.name()
+            );
+        }
     }
 }

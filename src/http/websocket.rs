@@ -196,6 +196,19 @@ impl Session {
         let initial = match watch.initial {
             Initial::Snapshot(snapshot) => vec![snapshot_notification(&snapshot)],
             Initial::Events(missed) => missed.iter().map(event_notification).collect(),
+            Initial::Gap {
+                from,
+                to,
+                logged,
+                snapshot,
+            } => match stored_run(&state, &session.conf.conf_id, from, to).await {
+                Some(stored) => stored
+                    .iter()
+                    .chain(logged.iter())
+                    .map(event_notification)
+                    .collect(),
+                None => vec![snapshot_notification(&snapshot)],
+            },
         };
         for text in initial {
             if sink.send(Message::Text(text)).await.is_err() {
@@ -589,6 +602,37 @@ fn room_error(e: RoomError) -> AppError {
         RoomError::NotAMember => AppError::Forbidden(e.to_string()),
         RoomError::NotChair => AppError::Forbidden(e.to_string()),
         RoomError::NoSuchMember(_) => AppError::NotFound(e.to_string()),
+    }
+}
+
+/// How long a reconnecting page waits for the store before it gets a
+/// snapshot instead of the events it missed.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
+
+/// The stored events `from..=to`, when the store has every one of them.
+async fn stored_run(
+    state: &AppState,
+    conf_id: &str,
+    from: u64,
+    to: u64,
+) -> Option<Vec<ConferenceEvent>> {
+    if to - from >= u64::from(crate::store::MAX_CATCH_UP) {
+        return None;
+    }
+    let read = state.store.events_between(conf_id, from, to);
+    match tokio::time::timeout(CATCH_UP_WAIT, read).await {
+        Ok(Ok(events))
+            if events.len() as u64 == to - from + 1
+                && events.iter().zip(from..).all(|(e, seq)| e.seq == seq) =>
+        {
+            Some(events)
+        }
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(%conf_id, error = %e, "cannot read missed events; sending a snapshot");
+            None
+        }
+        Err(_) => None,
     }
 }
 

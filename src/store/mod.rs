@@ -6,6 +6,7 @@
 //! `migrations/sqlite` and `migrations/mysql`, one file per change in both.
 
 mod conferences;
+mod events;
 mod links;
 mod mcu;
 mod settings;
@@ -19,6 +20,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 
 pub use conferences::{Conference, ConferenceState};
+pub use events::MAX_CATCH_UP;
 pub use links::JoinLinkRow;
 pub use mcu::McuBindingRow;
 pub use users::{NewUser, Role, UserRow};
