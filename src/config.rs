@@ -44,6 +44,7 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     pub sip: SipConfig,
     pub events: EventsConfig,
+    pub node: NodeConfig,
     pub media: confgate_media::MediaConfig,
 }
 
@@ -65,6 +66,7 @@ impl Default for Config {
             websocket: WebSocketConfig::default(),
             sip: SipConfig::default(),
             events: EventsConfig::default(),
+            node: NodeConfig::default(),
             media: confgate_media::MediaConfig::default(),
         }
     }
@@ -215,6 +217,29 @@ impl Default for WebSocketConfig {
             idle_timeout_secs: 45,
             grace_ms: 20_000,
             requests_per_second: 20,
+        }
+    }
+}
+
+/// This node in a pool of nodes sharing one database (MySQL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// The node's id in the pool. Default: the host name and the HTTP port.
+    pub id: Option<String>,
+    /// How often the node refreshes its entry (load, liveness). Default 5.
+    pub heartbeat_secs: u64,
+    /// A node whose entry is older than this is dead: its conferences go to
+    /// other nodes. Default 15.
+    pub dead_after_secs: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            id: None,
+            heartbeat_secs: 5,
+            dead_after_secs: 15,
         }
     }
 }
@@ -418,6 +443,19 @@ impl Config {
         }
         crate::mcu::validate_defaults(&self.sip)
             .map_err(|e| ConfigError::Invalid(format!("sip: {e}")))?;
+        if self.node.heartbeat_secs == 0 || self.node.dead_after_secs <= self.node.heartbeat_secs {
+            return invalid(
+                "node.dead_after_secs must be longer than node.heartbeat_secs (at least 1)".into(),
+            );
+        }
+        if self
+            .node
+            .id
+            .as_deref()
+            .is_some_and(|id| id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control()))
+        {
+            return invalid("node.id must be 1 to 128 characters".into());
+        }
         if self.events.retention_hours == 0 {
             return invalid("events.retention_hours must be at least 1".into());
         }
@@ -466,7 +504,15 @@ impl Config {
         if !self.http.gateway_addresses.is_empty() {
             return self.http.gateway_addresses.clone();
         }
-        let base = self.public_base_url();
+        vec![self.own_gateway(self.listen)]
+    }
+
+    /// This node's own WebSocket gateway when it listens on `bound` (the
+    /// actual port when the configured one is 0).
+    pub fn own_gateway(&self, bound: SocketAddr) -> String {
+        let mut at = self.clone();
+        at.listen = bound;
+        let base = at.public_base_url();
         let ws = base
             .strip_prefix("https://")
             .map(|rest| format!("wss://{rest}"))
@@ -475,7 +521,7 @@ impl Config {
                     .map(|rest| format!("ws://{rest}"))
             })
             .unwrap_or(base);
-        vec![ws]
+        ws
     }
 }
 

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod links;
 pub mod mcu;
+pub mod nodes;
 pub mod room;
 pub mod rooms;
 pub mod rpc;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub media: Option<confgate_media::Media>,
     /// Numbers WebSocket sessions.
     pub next_session: std::sync::atomic::AtomicU64,
+    /// The nodes sharing this database, and this one.
+    pub pool: nodes::Pool,
 }
 
 /// Why the server could not start.
@@ -131,6 +134,7 @@ async fn open_state_with(
         ),
         media,
         next_session: std::sync::atomic::AtomicU64::new(1),
+        pool: nodes::Pool::default(),
         store,
         config,
     }))
@@ -147,18 +151,10 @@ pub struct Server {
 
 impl Server {
     /// Opens the store, binds the listener and starts serving and sweeping.
-    pub async fn start(config: Config) -> Result<Server, StartError> {
-        let media = confgate_media::Media::start(&config.media).await?;
-        let media_events = media.take_events();
-        let agent = sip::SipAgent::start(config.sip.listen).await?;
-        tracing::debug!(addr = %agent.local_addr(), "SIP user agent listening");
-        let state = open_state_with(config, Some(media), Some(agent)).await?;
-        let tls = if state.config.plain_http {
-            None
-        } else {
-            Some(http::tls::acceptor(&state.config)?)
-        };
-        let listen = state.config.listen;
+    pub async fn start(mut config: Config) -> Result<Server, StartError> {
+        // Bound first: with port 0, the links, the gateway and the node id
+        // name the port actually taken.
+        let listen = config.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -169,7 +165,31 @@ impl Server {
             addr: listen,
             source,
         })?;
+        if config.listen.port() == 0 {
+            config.listen.set_port(local_addr.port());
+        }
+        let media = confgate_media::Media::start(&config.media).await?;
+        let media_events = media.take_events();
+        let agent = sip::SipAgent::start(config.sip.listen).await?;
+        tracing::debug!(addr = %agent.local_addr(), "SIP user agent listening");
+        let state = open_state_with(config, Some(media), Some(agent)).await?;
+        let tls = if state.config.plain_http {
+            None
+        } else {
+            Some(http::tls::acceptor(&state.config)?)
+        };
+        state.pool.set_identity(nodes::NodeIdentity {
+            id: state
+                .config
+                .node
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", http::tls::host_name(), local_addr.port())),
+            gateway: state.config.own_gateway(local_addr),
+            started_at: store::now_ms(),
+        });
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let beat = tokio::spawn(nodes::heartbeat(state.clone(), shutdown_rx.clone()));
         let router = http::router::app(state.clone());
         let serve = tokio::spawn(http::serve(listener, router, tls, shutdown_rx.clone()));
         let clock = tokio::spawn(room_clock(state.clone(), shutdown_rx.clone()));
@@ -181,7 +201,7 @@ impl Server {
             local_addr,
             state,
             shutdown,
-            tasks: vec![serve, sweep, clock],
+            tasks: vec![serve, sweep, clock, beat],
             pump,
         })
     }

@@ -166,15 +166,22 @@ async fn join_inner(
         lookup,
         login,
         created.client_secret.unwrap_or_default(),
-    ))
+    )
+    .await)
 }
 
-fn join_answer(
+/// The join's answer. `webrtcAddress` is the gateway of the node that serves
+/// the conference: the page opens its WebSocket there.
+async fn join_answer(
     state: &AppState,
     conference: ConferenceLookup,
     login: LoginResult,
     client_secret: String,
 ) -> Response {
+    let gateway = match conference.conf_id.as_deref() {
+        Some(conf_id) => crate::nodes::gateway_for(state, conf_id).await,
+        None => crate::nodes::gateways(state),
+    };
     Json(JoinAnswer {
         conference,
         user_id: login.user_id,
@@ -183,7 +190,7 @@ fn join_answer(
         deadline: login.deadline,
         refresh_token: login.refresh_token,
         client_secret,
-        webrtc_address: state.config.gateway_addresses().join(","),
+        webrtc_address: gateway.join(","),
     })
     .into_response()
 }
@@ -206,7 +213,7 @@ async fn join_as_chair(
     let login = rpc::auth::issue_tokens(state, &user, "client_credentials", now).await?;
     tracing::info!(conf_id = %conf.conf_id, user_id = %user.user_id, "chair joined by link");
     // No client secret: the chair logs in with its own.
-    Ok(join_answer(state, lookup, login, String::new()))
+    Ok(join_answer(state, lookup, login, String::new()).await)
 }
 
 /// `GET /`: a short page saying what this server is.

@@ -80,11 +80,9 @@ fn self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
     if let Some(ip) = crate::config::local_address() {
         names.push(ip.to_string());
     }
-    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
-        let host = host.trim();
-        if !host.is_empty() {
-            names.push(host.to_string());
-        }
+    let host = host_name();
+    if host != "localhost" {
+        names.push(host);
     }
     let certified = rcgen::generate_simple_self_signed(names.clone())
         .map_err(|e| TlsError::Generate(e.to_string()))?;
@@ -112,4 +110,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
             path: path.into(),
             source,
         })
+}
+
+/// This machine's host name (`/etc/hostname`), or `localhost`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.len() <= 64)
+        .unwrap_or_else(|| "localhost".to_string())
 }

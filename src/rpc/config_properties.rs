@@ -20,7 +20,7 @@ pub fn get(state: &AppState, p: GetPropertiesParams) -> AppResult<Value> {
     for key in p.keys {
         let value = match key.as_str() {
             "serverName" => state.config.authority.server_name.clone(),
-            "webrtcAddress" => state.config.gateway_addresses().join(","),
+            "webrtcAddress" => crate::nodes::gateways(state).join(","),
             "version" => env!("CARGO_PKG_VERSION").to_string(),
             "linkFormat" => match state.config.links.format {
                 LinkFormat::Seed => "seed".into(),

@@ -9,6 +9,7 @@ mod conferences;
 mod events;
 mod links;
 mod mcu;
+mod nodes;
 mod settings;
 mod tokens;
 mod users;
@@ -23,6 +24,7 @@ pub use conferences::{Conference, ConferenceState};
 pub use events::MAX_CATCH_UP;
 pub use links::JoinLinkRow;
 pub use mcu::McuBindingRow;
+pub use nodes::NodeRow;
 pub use users::{NewUser, Role, UserRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
