@@ -76,12 +76,28 @@ pub fn gateways(state: &AppState) -> Vec<String> {
     live
 }
 
+/// Where a page of a conference goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
+    /// The serving node's gateway (for `webrtcAddress`).
+    pub gateways: Vec<String>,
+    /// True when that node is this one.
+    pub here: bool,
+}
+
 /// The gateway a page of `conf_id` must use: the node the conference is
 /// allocated to (allocating it when needed). The configured pool when this
 /// process is not a node (the CLI) or the store cannot say.
-pub async fn gateway_for(state: &AppState, conf_id: &str) -> Vec<String> {
+pub async fn serving(state: &AppState, conf_id: &str) -> Serving {
     let Some(me) = state.pool.identity() else {
-        return gateways(state);
+        return Serving {
+            gateways: gateways(state),
+            here: true,
+        };
+    };
+    let here = |gateway: &str| Serving {
+        gateways: vec![gateway.to_string()],
+        here: true,
     };
     let live = state.pool.live();
     let mut alive: Vec<String> = live.iter().map(|n| n.node_id.clone()).collect();
@@ -95,14 +111,17 @@ pub async fn gateway_for(state: &AppState, conf_id: &str) -> Vec<String> {
         .allocate_conference(conf_id, candidate, &alive, store::now_ms())
         .await
     {
-        Ok(node_id) if node_id == me.id => vec![me.gateway.clone()],
+        Ok(node_id) if node_id == me.id => here(&me.gateway),
         Ok(node_id) => match live.iter().find(|n| n.node_id == node_id) {
-            Some(node) => vec![node.gateway.clone()],
-            None => vec![me.gateway.clone()],
+            Some(node) => Serving {
+                gateways: vec![node.gateway.clone()],
+                here: false,
+            },
+            None => here(&me.gateway),
         },
         Err(e) => {
             tracing::warn!(%conf_id, error = %e, "cannot allocate the conference to a node; answering this node");
-            vec![me.gateway.clone()]
+            here(&me.gateway)
         }
     }
 }

@@ -337,8 +337,10 @@ function connect() {
   const params = new URLSearchParams({ token: app.session.accessToken });
   if (app.conf.confId) params.set('confId', app.conf.confId);
   if (app.synced) params.set('lastSeq', String(app.seq));
+  // Another node serves this conference when the join said so (`gateway`).
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const socket = new RpcSocket(`${scheme}://${location.host}/gzbwclient/websck?${params}`, {
+  const base = /^wss?:\/\/[^/]+$/.test(app.session.gateway ?? '') ? app.session.gateway : `${scheme}://${location.host}`;
+  const socket = new RpcSocket(`${base}/gzbwclient/websck?${params}`, {
     onOpen: () => enter(socket),
     onNotification: (method, p) => onNotification(socket, method, p),
     onClose: (info) => onSocketClosed(socket, info),
@@ -902,6 +904,8 @@ window.confgate = {
   get members() { return app.members; },
   get mainVideo() { return app.mainVideo; },
   get selfId() { return app.selfId; },
+  // Where the WebSocket is (another node's gateway when that node serves the conference).
+  get socketUrl() { return app.socket?.socket?.url ?? null; },
   get seq() { return app.seq; },
   // True from a dropped WebSocket until the page is back in the conference.
   get reconnecting() { return app.reconnecting; },

@@ -582,3 +582,40 @@ async fn an_mcu_of_g711_and_h264_is_bridged_without_transcoding() {
     })
     .await;
 }
+
+/// Two nodes sharing one MariaDB: a browser joins through each. The node that
+/// does not serve the conference sends its page to the one that does; the two
+/// pages see each other's mute within 1 s and decode each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_one_conference_a_browser_on_each() {
+    let db = common::MySqlDatabase::create().await;
+    let node = |id: &'static str| {
+        let url = db.url.clone();
+        TestServer::start_with(Backend::MySql, move |c| {
+            c.plain_http = false;
+            c.websocket.grace_ms = 1500;
+            c.database.url = Some(url);
+            c.node.id = Some(id.into());
+            c.node.heartbeat_secs = 1;
+            c.node.dead_after_secs = 3;
+        })
+    };
+    let one = node("node-1").await;
+    let two = node("node-2").await;
+    // Until each knows the other.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while one.state().pool.live().len() < 2 || two.state().pool.live().len() < 2 {
+        assert!(Instant::now() < deadline, "the nodes never saw each other");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    one.conference("两个节点 two nodes", Some("838383")).await;
+    run_script(
+        &one,
+        "two_nodes.mjs",
+        &[link(&one, "838383"), link(&two, "838383")],
+    )
+    .await;
+    two.finish().await;
+    one.finish().await;
+    drop(db);
+}

@@ -190,10 +190,18 @@ async fn a_killed_node_drops_out_and_its_conferences_move() {
         served_by, doomed_gateway,
         "equal loads: the lower node id takes it"
     );
+    assert!(
+        answer.get("gateway").is_none(),
+        "served where the page joined: no redirection: {answer}"
+    );
+    let elsewhere = survivor.join("727272", "B").await;
     assert_eq!(
-        joined_gateway(&survivor, "727272", "B").await,
-        served_by,
-        "both nodes agree"
+        (
+            elsewhere["webrtcAddress"].as_str(),
+            elsewhere["gateway"].as_str()
+        ),
+        (Some(served_by.as_str()), Some(served_by.as_str())),
+        "both nodes agree, and the other one sends the page there"
     );
 
     // SIGKILL: no goodbye. Its heartbeat stops; it drops out of the pool and

@@ -72,8 +72,13 @@ pub struct JoinAnswer {
     pub refresh_token: String,
     /// The secret for `auth.http.login` with the `client_credentials` grant.
     pub client_secret: String,
-    /// Comma-separated WebRTC gateway pool.
+    /// Comma-separated WebRTC gateway pool: the node that serves the
+    /// conference.
     pub webrtc_address: String,
+    /// Set when another node than the one answering serves the conference:
+    /// its gateway, where the page opens its WebSocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// `auth.http.login` parameters.

@@ -178,9 +178,12 @@ async fn join_answer(
     login: LoginResult,
     client_secret: String,
 ) -> Response {
-    let gateway = match conference.conf_id.as_deref() {
-        Some(conf_id) => crate::nodes::gateway_for(state, conf_id).await,
-        None => crate::nodes::gateways(state),
+    let serving = match conference.conf_id.as_deref() {
+        Some(conf_id) => crate::nodes::serving(state, conf_id).await,
+        None => crate::nodes::Serving {
+            gateways: crate::nodes::gateways(state),
+            here: true,
+        },
     };
     Json(JoinAnswer {
         conference,
@@ -190,7 +193,10 @@ async fn join_answer(
         deadline: login.deadline,
         refresh_token: login.refresh_token,
         client_secret,
-        webrtc_address: gateway.join(","),
+        gateway: (!serving.here)
+            .then(|| serving.gateways.first().cloned())
+            .flatten(),
+        webrtc_address: serving.gateways.join(","),
     })
     .into_response()
 }

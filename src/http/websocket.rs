@@ -120,7 +120,17 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
         .allowed_origins
         .iter()
         .any(|o| o.trim_end_matches('/') == origin);
-    if own || listed || state.config.public_base_url() == origin {
+    // Pages of the pool's other nodes, sent here to the node that serves
+    // their conference.
+    let pool = || {
+        crate::nodes::gateways(state).iter().any(|g| {
+            g.strip_prefix("wss://")
+                .map(|rest| format!("https://{rest}"))
+                .or_else(|| g.strip_prefix("ws://").map(|rest| format!("http://{rest}")))
+                .is_some_and(|o| o.eq_ignore_ascii_case(origin))
+        })
+    };
+    if own || listed || state.config.public_base_url() == origin || pool() {
         Ok(())
     } else {
         tracing::warn!(%origin, "websocket refused: origin not allowed");
