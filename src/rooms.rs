@@ -251,6 +251,25 @@ const PERSIST_BUFFER: usize = 4096;
 /// How long a room waits for the store when it starts.
 const STORE_WAIT: Duration = Duration::from_secs(5);
 
+/// Rebuilds what an earlier room of the conference left from the stored
+/// events, and numbers on after them.
+async fn restore(store: &Store, room: &mut Room) -> Result<(), crate::store::StoreError> {
+    let last = store.last_event_seq(room.conf_id()).await?;
+    let mut from = 1;
+    while from <= last {
+        let chunk = store.events_between(room.conf_id(), from, last).await?;
+        let Some(end) = chunk.last().map(|e| e.seq) else {
+            break;
+        };
+        for event in &chunk {
+            room.replay(event);
+        }
+        from = end + 1;
+    }
+    room.resume_after(last);
+    Ok(())
+}
+
 /// Stores a room's events in order. A store that is down is retried with
 /// backoff, keeping the batches; the task ends with the room.
 async fn persist_events(store: Store, mut batches: mpsc::Receiver<Vec<ConferenceEvent>>) {
@@ -369,8 +388,8 @@ async fn run_room(
     });
     let persist = match persist {
         Some((store, tx, rx)) => {
-            match tokio::time::timeout(STORE_WAIT, store.last_event_seq(room.conf_id())).await {
-                Ok(Ok(last)) => room.resume_after(last),
+            match tokio::time::timeout(STORE_WAIT, restore(&store, &mut room)).await {
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(conf_id = %room.conf_id(), error = %e, "cannot read the last stored event; numbering from 0")
                 }
@@ -409,6 +428,10 @@ async fn run_room(
         }
     };
     let (events, _) = broadcast::channel::<Arc<ConferenceEvent>>(EVENT_BUFFER);
+    // Members an earlier room left behind (this node restarted, or another
+    // node that served the conference died): their pages are gone from it,
+    // so they are shown as left; those still around join again here.
+    let stale: Vec<String> = room.members().map(|m| m.user_id.clone()).collect();
     let mut attached: HashMap<String, Attached> = HashMap::new();
     // Members' calls into the MCU; dropping one hangs it up.
     let mut legs: HashMap<String, Leg> = HashMap::new();
@@ -429,6 +452,9 @@ async fn run_room(
             let _ = events.send(Arc::new(event));
         }
     };
+    for user_id in stale {
+        publish(room.leave(&user_id, LeaveReason::ConnectionLost, now_ms()));
+    }
     while let Some(command) = commands.recv().await {
         let now = now_ms();
         match command {

@@ -128,15 +128,34 @@ async fn numbering_goes_on_across_a_restart(backend: Backend) {
         .notification("conference.snapshot")
         .await
         .expect("snapshot");
+    // The new room rebuilt the old one from the store and shows the member
+    // whose page was on the old one as left.
+    let resumed = snapshot["params"]["seq"].as_u64().expect("seq");
+    // A's leave, and the main video that was A's camera.
     assert_eq!(
-        snapshot["params"]["seq"].as_u64(),
-        Some(before),
-        "a new room starts where the stored events end"
+        resumed,
+        before + 2,
+        "a new room goes on from the stored events: {snapshot}"
+    );
+    assert_eq!(snapshot["params"]["members"], json!([]), "{snapshot}");
+    stored_up_to(&second, &conf.conf_id, resumed).await;
+    let left = second
+        .state()
+        .store
+        .events_between(&conf.conf_id, before + 1, before + 1)
+        .await
+        .expect("store");
+    assert!(
+        matches!(
+            &left[..],
+            [e] if matches!(&e.kind, confgate_signalling::events::EventKind::MemberLeft { reason: confgate_signalling::events::LeaveReason::ConnectionLost, .. })
+        ),
+        "{left:?}"
     );
     ws.request("conference.join", json!({})).await;
     let joined = ws.event("memberJoined").await.expect("own join");
-    assert_eq!(joined["seq"].as_u64(), Some(before + 1));
-    stored_up_to(&second, &conf.conf_id, before + 1).await;
+    assert_eq!(joined["seq"].as_u64(), Some(resumed + 1));
+    stored_up_to(&second, &conf.conf_id, resumed + 1).await;
     second.finish().await;
     ws.close().await;
     first.finish().await;

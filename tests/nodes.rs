@@ -1,7 +1,8 @@
 //! Several nodes sharing one MariaDB: each registers and beats, every node
 //! lists the live ones' gateways in `webrtcAddress`, a conference is served
 //! by one node whichever node a page joins through, and a node that leaves
-//! or is killed (SIGKILL) drops out so that its conferences go elsewhere.
+//! or is killed (SIGKILL) drops out so that its conferences go elsewhere,
+//! where the members it served are shown as left.
 
 mod common;
 
@@ -194,6 +195,18 @@ async fn a_killed_node_drops_out_and_its_conferences_move() {
         answer.get("gateway").is_none(),
         "served where the page joined: no redirection: {answer}"
     );
+    // A's page is in the conference on the doomed node.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let a_id = answer["userId"].as_str().expect("id").to_string();
+    let token = answer["accessToken"].as_str().expect("token");
+    let request = format!("{doomed_gateway}/gzbwclient/websck?token={token}")
+        .into_client_request()
+        .expect("request");
+    let mut a = common::WsClient::connect(request)
+        .await
+        .expect("A's WebSocket on the doomed node");
+    let joined = a.request("conference.join", json!({})).await;
+    assert!(joined.get("result").is_some(), "{joined}");
     let elsewhere = survivor.join("727272", "B").await;
     assert_eq!(
         (
@@ -208,6 +221,49 @@ async fn a_killed_node_drops_out_and_its_conferences_move() {
     // its conference moves to the survivor.
     drop(doomed);
     until_pool(&survivor, &[&own]).await;
-    assert_eq!(joined_gateway(&survivor, "727272", "C").await, own);
+    let c = survivor.join("727272", "C").await;
+    assert_eq!(c["webrtcAddress"].as_str(), Some(own.as_str()));
+    assert!(c.get("gateway").is_none(), "served here now: {c}");
+    // The survivor's room rebuilt the conference from the stored events: A,
+    // whose page was on the dead node, is shown as left.
+    let mut ws = survivor.ws(c["accessToken"].as_str().expect("token")).await;
+    let snapshot = ws
+        .notification("conference.snapshot")
+        .await
+        .expect("snapshot");
+    assert_eq!(snapshot["params"]["members"], json!([]), "{snapshot}");
+    let conf_id = snapshot["params"]["confId"].as_str().expect("conf");
+    let seq = snapshot["params"]["seq"].as_u64().expect("seq");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let left = loop {
+        let stored = survivor
+            .state()
+            .store
+            .events_between(conf_id, 1, seq)
+            .await
+            .expect("store");
+        if let Some(left) = stored.into_iter().find(|e| {
+            matches!(&e.kind, confgate_signalling::events::EventKind::MemberLeft { user_id, .. } if *user_id == a_id)
+        }) {
+            break left;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never shown as left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        matches!(
+            left.kind,
+            confgate_signalling::events::EventKind::MemberLeft {
+                reason: confgate_signalling::events::LeaveReason::ConnectionLost,
+                ..
+            }
+        ),
+        "{left:?}"
+    );
+    ws.close().await;
+    drop(a);
     survivor.finish().await;
 }
