@@ -16,6 +16,7 @@ pub mod authority;
 pub mod bridge;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod links;
 pub mod mcu;
