@@ -251,12 +251,23 @@ impl Default for NodeConfig {
 pub struct EventsConfig {
     /// Stored events older than this are removed. Default 24.
     pub retention_hours: u64,
+    /// RabbitMQ for the event bus, such as
+    /// `amqp://guest:guest@127.0.0.1:5672/%2f` (`--amqp-url`). Default none:
+    /// the in-process bus.
+    pub amqp_url: Option<String>,
+    /// The topic exchange. Default `confgate.events`.
+    pub exchange: String,
+    /// How long the broker keeps a silent node's queue. Default 600.
+    pub queue_expires_secs: u64,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
             retention_hours: 24,
+            amqp_url: None,
+            exchange: "confgate.events".into(),
+            queue_expires_secs: 600,
         }
     }
 }
@@ -335,6 +346,7 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub public_url: Option<String>,
     pub log: Option<String>,
+    pub amqp_url: Option<String>,
 }
 
 impl Config {
@@ -390,6 +402,9 @@ impl Config {
         }
         if let Some(log) = &flags.log {
             self.log = log.clone();
+        }
+        if let Some(url) = &flags.amqp_url {
+            self.events.amqp_url = Some(url.clone());
         }
     }
 
@@ -455,6 +470,20 @@ impl Config {
             .is_some_and(|id| id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control()))
         {
             return invalid("node.id must be 1 to 128 characters".into());
+        }
+        if let Some(url) = &self.events.amqp_url
+            && !url.starts_with("amqp://")
+        {
+            return invalid(format!(
+                "events.amqp_url must be an amqp:// URL, got one for {:?}",
+                url.split('@').next_back().unwrap_or("")
+            ));
+        }
+        if self.events.exchange.is_empty() || self.events.exchange.starts_with("amq.") {
+            return invalid("events.exchange must be a name not starting with amq.".into());
+        }
+        if self.events.queue_expires_secs == 0 {
+            return invalid("events.queue_expires_secs must be at least 1".into());
         }
         if self.events.retention_hours == 0 {
             return invalid("events.retention_hours must be at least 1".into());

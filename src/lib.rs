@@ -61,6 +61,8 @@ pub struct AppState {
     pub next_session: std::sync::atomic::AtomicU64,
     /// The nodes sharing this database, and this one.
     pub pool: nodes::Pool,
+    /// The event bus; absent for the CLI's commands.
+    pub bus: Option<Arc<dyn events::EventBus>>,
 }
 
 /// Why the server could not start.
@@ -79,6 +81,8 @@ pub enum StartError {
     Media(#[from] confgate_media::MediaError),
     #[error("SIP: {0}")]
     Sip(#[from] sip::SipAgentError),
+    #[error("{0}")]
+    Bus(#[from] events::BusError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -89,13 +93,14 @@ pub enum StartError {
 /// Opens the store and builds the shared state, without serving. The CLI's
 /// `conference` commands use this against the same data as `serve`.
 pub async fn open_state(config: Config) -> Result<Arc<AppState>, StartError> {
-    open_state_with(config, None, None).await
+    open_state_with(config, None, None, None).await
 }
 
 async fn open_state_with(
     config: Config,
     media: Option<confgate_media::Media>,
     agent: Option<sip::SipAgent>,
+    bus: Option<Arc<dyn events::EventBus>>,
 ) -> Result<Arc<AppState>, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.clone(),
@@ -132,10 +137,12 @@ async fn open_state_with(
             media.clone(),
             bridge,
             Some(store.clone()),
+            bus.clone(),
         ),
         media,
         next_session: std::sync::atomic::AtomicU64::new(1),
         pool: nodes::Pool::default(),
+        bus,
         store,
         config,
     }))
@@ -148,6 +155,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     pump: Option<JoinHandle<()>>,
+    bus_pump: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -173,19 +181,29 @@ impl Server {
         let media_events = media.take_events();
         let agent = sip::SipAgent::start(config.sip.listen).await?;
         tracing::debug!(addr = %agent.local_addr(), "SIP user agent listening");
-        let state = open_state_with(config, Some(media), Some(agent)).await?;
+        let node_id = config
+            .node
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", http::tls::host_name(), local_addr.port()));
+        let bus: Arc<dyn events::EventBus> = match &config.events.amqp_url {
+            Some(url) => {
+                let mut amqp = events::AmqpConfig::new(url.clone(), node_id.clone());
+                amqp.exchange = config.events.exchange.clone();
+                amqp.queue_expires = Duration::from_secs(config.events.queue_expires_secs);
+                Arc::new(events::AmqpBus::connect(amqp).await?)
+            }
+            None => Arc::new(events::InProcessBus::new()),
+        };
+        let bus_messages = bus.take_messages();
+        let state = open_state_with(config, Some(media), Some(agent), Some(bus)).await?;
         let tls = if state.config.plain_http {
             None
         } else {
             Some(http::tls::acceptor(&state.config)?)
         };
         state.pool.set_identity(nodes::NodeIdentity {
-            id: state
-                .config
-                .node
-                .id
-                .clone()
-                .unwrap_or_else(|| format!("{}:{}", http::tls::host_name(), local_addr.port())),
+            id: node_id,
             gateway: state.config.own_gateway(local_addr),
             started_at: store::now_ms(),
         });
@@ -198,12 +216,15 @@ impl Server {
         // Runs as long as the media plane; stopped at shutdown.
         let pump =
             media_events.map(|events| tokio::spawn(rooms::media_events(state.clone(), events)));
+        let bus_pump =
+            bus_messages.map(|messages| tokio::spawn(rooms::bus_events(state.clone(), messages)));
         Ok(Server {
             local_addr,
             state,
             shutdown,
             tasks: vec![serve, sweep, clock, beat],
             pump,
+            bus_pump,
         })
     }
 
@@ -223,6 +244,9 @@ impl Server {
             let _ = task.await;
         }
         if let Some(pump) = self.pump {
+            pump.abort();
+        }
+        if let Some(pump) = self.bus_pump {
             pump.abort();
         }
         self.state.store.close().await;

@@ -57,6 +57,10 @@ struct Global {
     /// [default: from --listen and this machine's address].
     #[arg(long, global = true, value_name = "URL")]
     public_url: Option<String>,
+    /// RabbitMQ for the event bus, such as
+    /// amqp://guest:guest@127.0.0.1:5672/%2f [default: in-process events].
+    #[arg(long, global = true, value_name = "URL")]
+    amqp_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +176,7 @@ fn main() -> anyhow::Result<()> {
         database_url: cli.global.database_url.clone(),
         public_url: cli.global.public_url.clone(),
         log: cli.global.log_level.clone(),
+        amqp_url: cli.global.amqp_url.clone(),
     };
     let config = Config::load(cli.global.config.as_deref(), std::env::vars(), &overrides)?;
     telemetry::init_logging(&config.log);

@@ -362,6 +362,15 @@ impl Room {
         if !self.is_chair(by) {
             return Err(RoomError::NotChair);
         }
+        self.pin_as_authority(target, now)
+    }
+
+    /// Pins without a chair: the conference system (an external event).
+    pub fn pin_as_authority(
+        &mut self,
+        target: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<ConferenceEvent>, RoomError> {
         if let Some(t) = target
             && !self.members.contains_key(t)
         {

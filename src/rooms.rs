@@ -7,17 +7,18 @@
 //! too slow to keep up is closed and reconnects with the last sequence number
 //! it saw, so nothing is lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confgate_media::{Media, MediaEvent};
-use confgate_signalling::events::{ConferenceEvent, LeaveReason, MemberView, Snapshot};
+use confgate_signalling::events::{ConferenceEvent, EventKind, LeaveReason, MemberView, Snapshot};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::bridge::{Bridge, Caller, Leg};
+use crate::events::EventBus;
 use crate::room::{Room, RoomError};
 use crate::store::{Conference, Store, now_ms};
 
@@ -145,6 +146,11 @@ pub enum RoomCommand {
     McuKeyframe {
         user_id: String,
     },
+    /// An event of this conference from the bus: this room's own (ignored),
+    /// or one another system published, applied as that system's command.
+    FromBus {
+        event: ConferenceEvent,
+    },
     Ended,
 }
 
@@ -160,6 +166,8 @@ pub struct Rooms {
     bridge: Option<Arc<Bridge>>,
     /// Where events are kept for catching up; absent in unit tests.
     store: Option<Store>,
+    /// Where events go for other nodes and systems.
+    bus: Option<Arc<dyn EventBus>>,
     /// Members joined on this node, including those within their grace
     /// period: the `confgate_active_members` gauge.
     active: Arc<AtomicI64>,
@@ -176,9 +184,11 @@ impl Rooms {
         media: Option<Media>,
         bridge: Option<Arc<Bridge>>,
         store: Option<Store>,
+        bus: Option<Arc<dyn EventBus>>,
     ) -> Rooms {
         Rooms {
             store,
+            bus,
             rooms: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             grace,
@@ -211,6 +221,7 @@ impl Rooms {
             self.media.clone(),
             self.bridge.clone(),
             self.store.clone(),
+            self.bus.clone(),
             self.active.clone(),
         ));
         rooms.insert(conf.conf_id.clone(), tx.clone());
@@ -268,6 +279,52 @@ async fn restore(store: &Store, room: &mut Room) -> Result<(), crate::store::Sto
     }
     room.resume_after(last);
     Ok(())
+}
+
+/// Publishes a room's events on the bus, in order; waits through broker
+/// outages (the bus retries), and gives up on one event only after the bus
+/// did.
+async fn bus_publisher(
+    bus: Arc<dyn EventBus>,
+    conf_id: String,
+    mut batches: mpsc::Receiver<Vec<ConferenceEvent>>,
+) {
+    if let Err(e) = bus.watch(&conf_id).await {
+        tracing::warn!(%conf_id, error = %e, "cannot watch the conference on the event bus");
+    }
+    while let Some(batch) = batches.recv().await {
+        for event in &batch {
+            if let Err(e) = bus.publish(event).await {
+                tracing::warn!(event_id = %event.event_id, error = %e, "event not published on the bus");
+            }
+        }
+    }
+    // The room is gone: its events stop coming to this node.
+    if let Err(e) = bus.unwatch(&conf_id).await {
+        tracing::debug!(%conf_id, error = %e, "cannot unwatch the conference");
+    }
+}
+
+/// Carries the bus's deliveries to this node's rooms, acknowledging each one
+/// once its room has it.
+pub async fn bus_events(
+    state: Arc<crate::AppState>,
+    mut messages: mpsc::Receiver<crate::events::BusMessage>,
+) {
+    while let Some(message) = messages.recv().await {
+        match message {
+            crate::events::BusMessage::Event { event, ack } => {
+                // A conference without a room here (a stale binding) is dropped.
+                if let Some(room) = state.rooms.existing(&event.conf_id) {
+                    let _ = room.send(RoomCommand::FromBus { event }).await;
+                }
+                ack.ack().await;
+            }
+            crate::events::BusMessage::Resumed => {
+                tracing::info!("event bus connection restored")
+            }
+        }
+    }
 }
 
 /// Stores a room's events in order. A store that is down is retried with
@@ -378,6 +435,7 @@ async fn run_room(
     media: Option<Media>,
     bridge: Option<Arc<Bridge>>,
     store: Option<Store>,
+    bus: Option<Arc<dyn EventBus>>,
     active: Arc<AtomicI64>,
 ) {
     // Numbering goes on after the events an earlier room of this conference
@@ -427,6 +485,14 @@ async fn run_room(
             }
         }
     };
+    // The bus carries this conference's events to other nodes and systems,
+    // in order, and brings theirs (FromBus).
+    let to_bus = bus.map(|bus| {
+        let (tx, rx) = mpsc::channel(PERSIST_BUFFER);
+        tokio::spawn(bus_publisher(bus, room.conf_id().to_string(), rx));
+        tx
+    });
+    let mut external_seen: VecDeque<String> = VecDeque::new();
     let (events, _) = broadcast::channel::<Arc<ConferenceEvent>>(EVENT_BUFFER);
     // Members an earlier room left behind (this node restarted, or another
     // node that served the conference died): their pages are gone from it,
@@ -445,6 +511,15 @@ async fn run_room(
             tracing::warn!(
                 count = list.len(),
                 "the event store is too far behind: events not stored (pages still get them)"
+            );
+        }
+        if let Some(to_bus) = &to_bus
+            && !list.is_empty()
+            && to_bus.try_send(list.clone()).is_err()
+        {
+            tracing::warn!(
+                count = list.len(),
+                "the event bus is too far behind: events not published (pages still get them)"
             );
         }
         for event in list {
@@ -607,6 +682,51 @@ async fn run_room(
                     if let (Some(a), Some(notice)) = (attached.get(&user_id), notice) {
                         let _ = a.outbox.try_send(Push::Notify(notice));
                     }
+                }
+            }
+            RoomCommand::FromBus { event } => {
+                let own = event.event_id == format!("{}:{}", room.conf_id(), event.seq);
+                if own || external_seen.contains(&event.event_id) {
+                    continue;
+                }
+                if external_seen.len() == 1024 {
+                    external_seen.pop_front();
+                }
+                external_seen.push_back(event.event_id.clone());
+                tracing::info!(event_id = %event.event_id, kind = event.kind.name(), "event from another system");
+                match event.kind {
+                    EventKind::MemberUpdated {
+                        user_id,
+                        audio_muted,
+                        video_enabled,
+                        ..
+                    } => {
+                        let audio = room.set_audio(&user_id, audio_muted, now).map(&publish);
+                        let video = room.set_video(&user_id, video_enabled, now).map(&publish);
+                        if audio.is_ok() || video.is_ok() {
+                            forwarding(&room, &user_id).await;
+                        }
+                    }
+                    EventKind::MainVideoChanged { user_id, .. } => {
+                        if let Err(e) = room.pin_as_authority(user_id.as_deref(), now).map(&publish)
+                        {
+                            tracing::info!(error = %e, "external pin not applied");
+                        }
+                    }
+                    EventKind::MemberLeft { user_id, .. } => {
+                        if let Some(a) = attached.remove(&user_id) {
+                            let _ = a
+                                .outbox
+                                .try_send(Push::Close("removed by the conference system"));
+                        }
+                        legs.remove(&user_id);
+                        publish(room.leave(&user_id, LeaveReason::Removed, now));
+                        gone(&user_id).await;
+                    }
+                    EventKind::ConferenceStateChanged { state: 31 } => {
+                        let _ = me.try_send(RoomCommand::Ended);
+                    }
+                    other => tracing::debug!(kind = other.name(), "external event not applied"),
                 }
             }
             RoomCommand::McuKeyframe { user_id } => {

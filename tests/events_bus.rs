@@ -1,0 +1,201 @@
+//! A server on the real RabbitMQ (`--amqp-url`): its conference events go out
+//! on the exchange in the documented form, and events another system
+//! publishes there (in that form, with its own event ids) reach the pages as
+//! that system's commands: a mute, a pin, the end of the conference; a
+//! redelivered one is applied once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestServer};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use serde_json::{Value, json};
+
+fn broker_url() -> String {
+    std::env::var("CONFGATE_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_go_out_on_the_exchange_and_other_systems_events_come_in() {
+    let exchange = format!("confgate.test.{:08x}", rand::random::<u32>());
+    let node = format!("events-bus-{:08x}", rand::random::<u32>());
+    let t = {
+        let (exchange, node) = (exchange.clone(), node.clone());
+        TestServer::start_with(Backend::Sqlite, move |c| {
+            c.events.amqp_url = Some(broker_url());
+            c.events.exchange = exchange;
+            c.events.queue_expires_secs = 60;
+            c.node.id = Some(node);
+        })
+        .await
+    };
+    let conf = t.conference("bus", Some("919191")).await;
+
+    // What a consumer of the exchange sees: a queue bound to the conference.
+    let connection = Connection::connect(&broker_url(), ConnectionProperties::default())
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+    // The server declared the exchange when it connected.
+    channel
+        .queue_bind(
+            queue.name().as_str().into(),
+            exchange.as_str().into(),
+            format!("conf.{}.#", conf.conf_id).as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().as_str().into(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+
+    let j = t.join("919191", "Alice").await;
+    let user_id = j["userId"].as_str().expect("id").to_string();
+    let mut ws = t.ws(j["accessToken"].as_str().expect("token")).await;
+    ws.request("conference.join", json!({})).await;
+
+    // The join went out: routing key conf.<confId>.memberJoined, JSON body.
+    let joined = loop {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+            .await
+            .expect("an event on the exchange in time")
+            .expect("stream")
+            .expect("delivery");
+        delivery.ack(BasicAckOptions::default()).await.expect("ack");
+        let body: Value = serde_json::from_slice(&delivery.data).expect("JSON body");
+        if body["type"] == "memberJoined" {
+            assert_eq!(
+                delivery.routing_key.as_str(),
+                format!("conf.{}.memberJoined", conf.conf_id)
+            );
+            break body;
+        }
+    };
+    assert_eq!(joined["member"]["userId"], user_id.as_str());
+    assert_eq!(
+        joined["eventId"],
+        format!("{}:{}", conf.conf_id, joined["seq"])
+    );
+
+    // Another system mutes Alice: the page sees it as an ordinary update.
+    let publish = async |kind: &str, body: Value| {
+        channel
+            .basic_publish(
+                exchange.as_str().into(),
+                format!("conf.{}.{kind}", conf.conf_id).as_str().into(),
+                BasicPublishOptions::default(),
+                body.to_string().as_bytes(),
+                BasicProperties::default().with_content_type("application/json".into()),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+    };
+    let mute = json!({"eventId": "mcu-console-1", "seq": 0, "confId": conf.conf_id, "at": 0,
+        "type": "memberUpdated", "userId": user_id, "audioMuted": true, "videoEnabled": true,
+        "speaking": false, "role": "member", "connected": true});
+    publish("memberUpdated", mute.clone()).await;
+    let update = tokio::time::timeout(Duration::from_secs(5), ws.event("memberUpdated"))
+        .await
+        .expect("in time")
+        .expect("the page sees the mute");
+    assert_eq!(
+        (update["userId"].as_str(), update["audioMuted"].as_bool()),
+        (Some(user_id.as_str()), Some(true))
+    );
+    assert!(
+        update["seq"]
+            .as_u64()
+            .is_some_and(|s| s > joined["seq"].as_u64().unwrap_or(0)),
+        "numbered by the room: {update}"
+    );
+    // Alice unmutes herself; then the same mute event comes again (a
+    // redelivery): it is not applied twice.
+    let unmuted = ws
+        .request("conference.setAudio", json!({"muted": false}))
+        .await;
+    assert_eq!(unmuted["result"], json!({}));
+    let next = ws.event("memberUpdated").await.expect("own unmute");
+    assert_eq!(next["audioMuted"], false);
+    publish("memberUpdated", mute).await;
+    // Then it pins Alice: the bus keeps the order, so once the page sees the
+    // pin, the repeated mute was handled, and nothing came of it.
+    publish(
+        "mainVideoChanged",
+        json!({"eventId": "mcu-console-3", "seq": 0, "confId": conf.conf_id, "at": 0,
+            "type": "mainVideoChanged", "userId": user_id, "cause": "pinned"}),
+    )
+    .await;
+    loop {
+        let n = ws
+            .notification("conference.event")
+            .await
+            .expect("the pin reaches the page");
+        let p = &n["params"];
+        assert_ne!(
+            (p["type"].as_str(), p["audioMuted"].as_bool()),
+            (Some("memberUpdated"), Some(true)),
+            "the repeated mute was applied again: {p}"
+        );
+        if p["type"] == "mainVideoChanged" {
+            assert_eq!(
+                (p["userId"].as_str(), p["cause"].as_str()),
+                (Some(user_id.as_str()), Some("pinned"))
+            );
+            break;
+        }
+    }
+
+    // The conference system ends the conference.
+    publish(
+        "conferenceStateChanged",
+        json!({"eventId": "mcu-console-2", "seq": 0, "confId": conf.conf_id, "at": 0,
+            "type": "conferenceStateChanged", "state": 31}),
+    )
+    .await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), ws.notification("session.closed"))
+        .await
+        .expect("in time")
+        .expect("closed");
+    assert!(
+        closed["params"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ended")),
+        "{closed}"
+    );
+
+    t.finish().await;
+    let _ = channel
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await;
+    let _ = connection.close(200, "test done".into()).await;
+}
