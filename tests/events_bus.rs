@@ -199,3 +199,183 @@ async fn events_go_out_on_the_exchange_and_other_systems_events_come_in() {
         .await;
     let _ = connection.close(200, "test done".into()).await;
 }
+
+/// `rabbitmqctl close_connection` on the connection named `confgate-<node>`.
+fn break_bus_connection(node: &str) {
+    let output = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "pid",
+            "client_properties",
+            "--quiet",
+            "--no-table-headers",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    let needle = format!("\"confgate-{node}\"");
+    let pids: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert_eq!(pids.len(), 1, "the server's bus connection: {pids:?}");
+    let status = std::process::Command::new("rabbitmqctl")
+        .args(["close_connection", &pids[0], "test: connection lost"])
+        .status()
+        .expect("rabbitmqctl");
+    assert!(status.success());
+}
+
+/// 1000 events while the server's broker connection is broken and a page's
+/// WebSocket is dropped and reconnected: the page gets every event exactly
+/// once, in order, and a consumer of the exchange gets every one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_events_through_a_broken_broker_and_a_dropped_socket() {
+    const TOGGLES: u64 = 1000;
+    let exchange = format!("confgate.test.{:08x}", rand::random::<u32>());
+    let node = format!("events-1000-{:08x}", rand::random::<u32>());
+    let t = {
+        let (exchange, node) = (exchange.clone(), node.clone());
+        TestServer::start_with(Backend::Sqlite, move |c| {
+            c.events.amqp_url = Some(broker_url());
+            c.events.exchange = exchange;
+            c.events.queue_expires_secs = 60;
+            c.node.id = Some(node);
+            c.websocket.requests_per_second = 100_000;
+            c.websocket.grace_ms = 30_000;
+        })
+        .await
+    };
+    let conf = t.conference("thousand", Some("929292")).await;
+
+    // An outside consumer of the conference's events.
+    let connection = Connection::connect(&broker_url(), ConnectionProperties::default())
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+    channel
+        .queue_bind(
+            queue.name().as_str().into(),
+            exchange.as_str().into(),
+            format!("conf.{}.#", conf.conf_id).as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().as_str().into(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let outside = tokio::spawn(async move {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Ok(Some(Ok(delivery))) =
+            tokio::time::timeout(Duration::from_secs(3), consumer.next()).await
+        {
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+            if let Ok(body) = serde_json::from_slice::<Value>(&delivery.data)
+                && let Some(seq) = body["seq"].as_u64()
+            {
+                seen.insert(seq);
+            }
+        }
+        seen
+    });
+
+    let member = |name: &'static str| {
+        let t = &t;
+        async move {
+            let j = t.join("929292", name).await;
+            let token = j["accessToken"].as_str().expect("token").to_string();
+            let mut ws = t.ws(&token).await;
+            ws.request("conference.join", json!({})).await;
+            (ws, token)
+        }
+    };
+    let (mut a, _) = member("A").await;
+    let (mut b, b_token) = member("B").await;
+    let mut seqs: Vec<u64> = Vec::new();
+    let note = |n: &Value, seqs: &mut Vec<u64>| {
+        if n["method"] == "conference.event" {
+            seqs.push(n["params"]["seq"].as_u64().expect("seq"));
+        }
+    };
+    while let Some(n) = b.read_within(Duration::from_millis(300)).await {
+        note(&n, &mut seqs);
+    }
+    let start = seqs.last().copied().unwrap_or(0);
+
+    let toggler = tokio::spawn(async move {
+        for i in 0..TOGGLES {
+            let res = a
+                .request("conference.setAudio", json!({"muted": i % 2 == 0}))
+                .await;
+            assert_eq!(res["result"], json!({}), "{res}");
+            if i == 300 {
+                let node = node.clone();
+                tokio::task::spawn_blocking(move || break_bus_connection(&node));
+            }
+        }
+        a
+    });
+    // B reads for a while, drops its socket, and comes back with lastSeq.
+    while seqs.last().copied().unwrap_or(0) < start + 500 {
+        let n = b.read().await.expect("B's events");
+        note(&n, &mut seqs);
+    }
+    b.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let last = seqs.last().copied().unwrap_or(0);
+    let mut b = t
+        .ws_query(&format!("token={b_token}&lastSeq={last}"))
+        .await
+        .expect("B reconnects");
+    let a = toggler.await.expect("A's toggles");
+    while let Some(n) = b.read_within(Duration::from_millis(1500)).await {
+        note(&n, &mut seqs);
+    }
+    let end = seqs.last().copied().unwrap_or(0);
+    assert!(
+        end >= start + TOGGLES,
+        "B got up to {end}, A made {TOGGLES} events after {start}"
+    );
+    let expected: Vec<u64> = (seqs[0]..=end).collect();
+    assert_eq!(seqs, expected, "every event once, in order");
+
+    // The outside consumer has them all too, the broken connection notwithstanding.
+    let outside = outside.await.expect("consumer");
+    let missing: Vec<u64> = (start + 1..=start + TOGGLES)
+        .filter(|s| !outside.contains(s))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the exchange lost {} events: {:?}…",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+
+    drop(a);
+    b.close().await;
+    t.finish().await;
+    let _ = channel
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await;
+    let _ = connection.close(200, "test done".into()).await;
+}
