@@ -101,6 +101,22 @@ async fn two_nodes_share_the_pool_and_agree_where_a_conference_goes() {
         assert_eq!(joined_gateway(&one, "616161", "B").await, first);
         assert_eq!(joined_gateway(&two, "616161", "C").await, first);
     }
+    // A WebSocket on the node that does not serve it is refused, saying where.
+    let (serving, other) = if first == g1 {
+        (&one, &two)
+    } else {
+        (&two, &one)
+    };
+    let j = other.join("616161", "D").await;
+    let token = j["accessToken"].as_str().expect("token");
+    assert_eq!(
+        other.ws_query(&format!("token={token}")).await.err(),
+        Some(409),
+        "a second room on another node would split the conference"
+    );
+    let mut ws = serving.ws(token).await;
+    ws.request("conference.join", json!({})).await;
+    ws.close().await;
 
     // The serving node leaves: the other takes the conference.
     let (leaving, staying, staying_gateway) = if first == g1 {

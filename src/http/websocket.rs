@@ -98,6 +98,15 @@ async fn admit(
             "this account does not chair that conference".into(),
         ));
     }
+    // One node serves a conference: a second room elsewhere would split it.
+    let serving = crate::nodes::serving(state, &conf.conf_id).await;
+    if !serving.here {
+        return Err(AppError::Conflict(format!(
+            "conference {} is served by another node: connect to {}",
+            conf.conf_id,
+            serving.gateways.join(",")
+        )));
+    }
     Ok((user, conf))
 }
 
