@@ -101,8 +101,9 @@ async fn a_page_away_longer_than_the_log_catches_up_from_the_store(backend: Back
 }
 
 async fn numbering_goes_on_across_a_restart(backend: Backend) {
-    // The second server uses the first one's database.
-    let first = TestServer::start(backend).await;
+    // The second server uses the first one's database, after the first one
+    // stopped (keeping its data).
+    let mut first = TestServer::start(backend).await;
     let url = first.state().config.database_url();
     let conf = first.conference("restart", Some("505050")).await;
     let (_, token) = member(&first, "505050", "A").await;
@@ -113,15 +114,17 @@ async fn numbering_goes_on_across_a_restart(backend: Backend) {
             .await;
     }
     stored_up_to(&first, &conf.conf_id, 4).await;
-    // A stays connected: the first server stores nothing more.
-    let before = first
+    ws.close().await;
+    first.server.take().expect("running").shutdown().await;
+    let second = TestServer::start_with(backend, |c| c.database.url = Some(url)).await;
+    let before = second
         .state()
         .store
         .last_event_seq(&conf.conf_id)
         .await
         .expect("store");
+    assert!(before >= 4, "{before}");
 
-    let second = TestServer::start_with(backend, |c| c.database.url = Some(url)).await;
     let (_, token) = member(&second, "505050", "B").await;
     let mut ws = second.ws(&token).await;
     let snapshot = ws
@@ -156,8 +159,8 @@ async fn numbering_goes_on_across_a_restart(backend: Backend) {
     let joined = ws.event("memberJoined").await.expect("own join");
     assert_eq!(joined["seq"].as_u64(), Some(resumed + 1));
     stored_up_to(&second, &conf.conf_id, resumed + 1).await;
-    second.finish().await;
     ws.close().await;
+    second.finish().await;
     first.finish().await;
 }
 
