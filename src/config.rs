@@ -207,6 +207,10 @@ pub struct WebSocketConfig {
     /// second, requests get error 429, and a connection that keeps flooding is
     /// closed. Default 20.
     pub requests_per_second: u32,
+    /// A conference's room with no member and no connection for this long
+    /// closes, and the node stops following the conference's events on the
+    /// bus; the next page opens it again. Default 60.
+    pub room_idle_secs: u64,
 }
 
 impl Default for WebSocketConfig {
@@ -217,6 +221,7 @@ impl Default for WebSocketConfig {
             idle_timeout_secs: 45,
             grace_ms: 20_000,
             requests_per_second: 20,
+            room_idle_secs: 60,
         }
     }
 }
@@ -481,6 +486,9 @@ impl Config {
         }
         if self.events.exchange.is_empty() || self.events.exchange.starts_with("amq.") {
             return invalid("events.exchange must be a name not starting with amq.".into());
+        }
+        if self.websocket.room_idle_secs == 0 {
+            return invalid("websocket.room_idle_secs must be at least 1".into());
         }
         if self.events.queue_expires_secs == 0 {
             return invalid("events.queue_expires_secs must be at least 1".into());

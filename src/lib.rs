@@ -134,6 +134,7 @@ async fn open_state_with(
         metrics: Metrics::default(),
         rooms: rooms::Rooms::new(
             Duration::from_millis(config.websocket.grace_ms),
+            Duration::from_secs(config.websocket.room_idle_secs),
             media.clone(),
             bridge,
             Some(store.clone()),

@@ -161,6 +161,8 @@ pub struct Rooms {
     /// events name only the member.
     members: Mutex<HashMap<String, String>>,
     grace: Duration,
+    /// How long an empty room stays open.
+    idle: Duration,
     media: Option<Media>,
     /// Calls into the MCU of bound conferences; absent without media.
     bridge: Option<Arc<Bridge>>,
@@ -181,6 +183,7 @@ impl Rooms {
 
     pub fn new(
         grace: Duration,
+        idle: Duration,
         media: Option<Media>,
         bridge: Option<Arc<Bridge>>,
         store: Option<Store>,
@@ -192,6 +195,7 @@ impl Rooms {
             rooms: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             grace,
+            idle,
             media,
             bridge,
             active: Arc::new(AtomicI64::new(0)),
@@ -213,11 +217,12 @@ impl Rooms {
             conf.chair_user_id.clone(),
             state,
         );
+        rooms.retain(|_, tx| !tx.is_closed());
         tokio::spawn(run_room(
             room,
             rx,
             tx.clone(),
-            self.grace,
+            (self.grace, self.idle),
             self.media.clone(),
             self.bridge.clone(),
             self.store.clone(),
@@ -431,7 +436,7 @@ async fn run_room(
     mut room: Room,
     mut commands: mpsc::Receiver<RoomCommand>,
     me: mpsc::Sender<RoomCommand>,
-    grace: Duration,
+    (grace, idle): (Duration, Duration),
     media: Option<Media>,
     bridge: Option<Arc<Bridge>>,
     store: Option<Store>,
@@ -530,7 +535,35 @@ async fn run_room(
     for user_id in stale {
         publish(room.leave(&user_id, LeaveReason::ConnectionLost, now_ms()));
     }
-    while let Some(command) = commands.recv().await {
+    let mut idle_check = tokio::time::interval(
+        idle.min(Duration::from_secs(10))
+            .max(Duration::from_millis(100)),
+    );
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut empty_since: Option<tokio::time::Instant> = None;
+    loop {
+        let command = tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => command,
+                None => break,
+            },
+            _ = idle_check.tick() => {
+                let empty = attached.is_empty()
+                    && room.members().next().is_none()
+                    && legs.is_empty()
+                    && events.receiver_count() == 0;
+                match (empty, empty_since) {
+                    (false, _) => empty_since = None,
+                    (true, None) => empty_since = Some(tokio::time::Instant::now()),
+                    (true, Some(since)) if since.elapsed() >= idle => {
+                        tracing::debug!(conf_id = %room.conf_id(), "empty room closed");
+                        break;
+                    }
+                    (true, Some(_)) => {}
+                }
+                continue;
+            }
+        };
         let now = now_ms();
         match command {
             RoomCommand::Watch { since, reply } => {

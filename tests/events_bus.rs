@@ -379,3 +379,94 @@ async fn a_thousand_events_through_a_broken_broker_and_a_dropped_socket() {
         .await;
     let _ = connection.close(200, "test done".into()).await;
 }
+
+/// The exchange's bindings to `queue`, from `rabbitmqctl list_bindings`.
+fn bindings_of(queue: &str) -> Vec<String> {
+    let output = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_bindings",
+            "destination_name",
+            "routing_key",
+            "--quiet",
+            "--no-table-headers",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            (cols.next() == Some(queue)).then(|| cols.next().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+/// A room with nobody in it closes after `websocket.room_idle_secs`, and the
+/// node stops following its conference on the bus; the next page opens it
+/// again, numbering on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_room_closes_and_unbinds_then_opens_again() {
+    let exchange = format!("confgate.test.{:08x}", rand::random::<u32>());
+    let node = format!("events-idle-{:08x}", rand::random::<u32>());
+    let t = {
+        let (exchange, node) = (exchange.clone(), node.clone());
+        TestServer::start_with(Backend::Sqlite, move |c| {
+            c.events.amqp_url = Some(broker_url());
+            c.events.exchange = exchange;
+            c.events.queue_expires_secs = 60;
+            c.node.id = Some(node);
+            c.websocket.room_idle_secs = 1;
+        })
+        .await
+    };
+    let conf = t.conference("idle", Some("939393")).await;
+    let queue = format!("confgate.node.{node}");
+    let key = format!("conf.{}.#", conf.conf_id);
+    let until = async |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    let j = t.join("939393", "A").await;
+    let token = j["accessToken"].as_str().expect("token").to_string();
+    let mut ws = t.ws(&token).await;
+    ws.request("conference.join", json!({})).await;
+    until("the node follows the conference", &|| {
+        bindings_of(&queue).contains(&key)
+    })
+    .await;
+    ws.request("conference.leave", json!({})).await;
+    ws.close().await;
+    until("the empty room closes", &|| {
+        t.state().rooms.existing(&conf.conf_id).is_none()
+    })
+    .await;
+    until("the node stops following it", &|| {
+        !bindings_of(&queue).contains(&key)
+    })
+    .await;
+
+    let mut ws = t.ws(&token).await;
+    let snapshot = ws
+        .notification("conference.snapshot")
+        .await
+        .expect("snapshot");
+    assert!(
+        snapshot["params"]["seq"].as_u64().is_some_and(|s| s >= 2),
+        "the reopened room numbers on: {snapshot}"
+    );
+    assert!(t.state().rooms.existing(&conf.conf_id).is_some());
+    ws.close().await;
+    t.finish().await;
+    let connection = Connection::connect(&broker_url(), ConnectionProperties::default())
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let _ = channel
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await;
+    let _ = connection.close(200, "test done".into()).await;
+}
