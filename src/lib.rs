@@ -240,6 +240,8 @@ impl Server {
     /// Stops accepting, lets requests in flight finish (up to 10 s), stops the
     /// sweeper and closes the database.
     pub async fn shutdown(self) {
+        // Pages are told first, so that they go on elsewhere at once.
+        self.state.rooms.shutdown().await;
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;

@@ -152,6 +152,10 @@ pub enum RoomCommand {
         event: ConferenceEvent,
     },
     Ended,
+    /// The server is stopping: every page is told and closed (they go on
+    /// with another node of the pool), and the room ends without a word to
+    /// the conference's state.
+    Shutdown,
 }
 
 /// Every room of this node.
@@ -231,6 +235,14 @@ impl Rooms {
         ));
         rooms.insert(conf.conf_id.clone(), tx.clone());
         tx
+    }
+
+    /// Tells every room the server is stopping.
+    pub async fn shutdown(&self) {
+        let rooms: Vec<mpsc::Sender<RoomCommand>> = lock(&self.rooms).values().cloned().collect();
+        for room in rooms {
+            let _ = room.send(RoomCommand::Shutdown).await;
+        }
     }
 
     /// The conferences with a room on this node.
@@ -816,6 +828,13 @@ async fn run_room(
                     // reading is closed by its own idle timeout.
                     let _ = a.outbox.try_send(push);
                 }
+            }
+            RoomCommand::Shutdown => {
+                for (_, a) in attached.drain() {
+                    let _ = a.outbox.try_send(Push::Close("the server is stopping"));
+                }
+                legs.clear();
+                break;
             }
             RoomCommand::Ended => {
                 // Every call into the MCU hangs up.

@@ -546,7 +546,9 @@ function onSocketClosed(socket, { opened }) {
 async function reconnect() {
   if (app.farewell) return;
   const expiring = (app.session.deadline ?? Infinity) - Date.now() < TOKEN_MARGIN_MS;
-  if (expiring || app.failedOpens >= FAILED_OPENS_BEFORE_REFRESH) {
+  // Decided before the refresh, which counts the failures anew.
+  const stuck = app.failedOpens >= FAILED_OPENS_BEFORE_REFRESH;
+  if (expiring || stuck) {
     try {
       await refreshToken();
     } catch (e) {
@@ -557,7 +559,30 @@ async function reconnect() {
       // Unreachable server: try the socket anyway, with backoff.
     }
   }
+  // Another node may serve the conference now (the one we were on stopped):
+  // ask the page's own server where to go.
+  if (stuck) await findGateway();
   if (!app.farewell) connect();
+}
+
+async function findGateway() {
+  try {
+    const res = await fetch(`${CONF_URL}?format=json`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    if (!res.ok) {
+      console.info(`confgate: cannot ask where the conference is: HTTP ${res.status}`);
+      return;
+    }
+    const body = await res.json();
+    if (body.state !== 0) return;
+    const gateway = typeof body.gateway === 'string' ? body.gateway : undefined;
+    if (gateway !== app.session.gateway) {
+      console.info(`confgate: the conference moved to ${gateway ?? location.host}`);
+      app.session.gateway = gateway;
+    }
+  } catch (e) {
+    // This server is unreachable too: keep trying as before.
+    console.info('confgate: cannot ask where the conference is', e.message);
+  }
 }
 
 async function refreshToken() {

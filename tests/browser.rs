@@ -619,3 +619,59 @@ async fn two_nodes_one_conference_a_browser_on_each() {
     one.finish().await;
     drop(db);
 }
+
+/// The node serving a conference stops under a live page that joined through
+/// another node: the page finds the new serving node through its own and is
+/// back in, the departed member shown as gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_follows_its_conference_when_the_serving_node_stops() {
+    let db = common::MySqlDatabase::create().await;
+    let node = |id: &'static str| {
+        let url = db.url.clone();
+        TestServer::start_with(Backend::MySql, move |c| {
+            c.plain_http = false;
+            c.websocket.grace_ms = 1500;
+            c.database.url = Some(url);
+            c.node.id = Some(id.into());
+            c.node.heartbeat_secs = 1;
+            c.node.dead_after_secs = 3;
+        })
+    };
+    let mut one = node("node-1").await;
+    let two = node("node-2").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while one.state().pool.live().len() < 2 || two.state().pool.live().len() < 2 {
+        assert!(Instant::now() < deadline, "the nodes never saw each other");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    one.conference("换节点 failover", Some("848484")).await;
+    let links = [link(&one, "848484"), link(&two, "848484")];
+    let stopped = two.dir.path().join("stopped");
+    // When the script says so, node 1 stops (cleanly: it leaves the pool).
+    let log = two.dir.path().join("node_failover.mjs.log");
+    let server_one = one.server.take().expect("node 1 runs");
+    let stopper = tokio::spawn({
+        let stopped = stopped.clone();
+        async move {
+            loop {
+                let output = std::fs::read_to_string(&log).unwrap_or_default();
+                if output.contains("STOP-NODE") {
+                    server_one.shutdown().await;
+                    std::fs::write(&stopped, b"stopped").expect("stopped file");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let args = [
+        links[0].clone(),
+        links[1].clone(),
+        stopped.display().to_string(),
+    ];
+    run_script(&two, "node_failover.mjs", &args).await;
+    stopper.await.expect("node 1 stopped");
+    two.finish().await;
+    one.finish().await;
+    drop(db);
+}

@@ -97,7 +97,20 @@ pub async fn lookup(
     }
     let now = now_ms();
     match resolve_throttled(&state, remote.ip(), &code, now).await {
-        Ok(conf) => Json(lookup_of(conf.as_ref(), now)).into_response(),
+        Ok(conf) => {
+            let lookup = lookup_of(conf.as_ref(), now);
+            let mut body = serde_json::to_value(&lookup).unwrap_or_default();
+            // A page whose node went away asks here where to go now.
+            if let (Some(conf_id), JoinState::Ok) = (&lookup.conf_id, lookup.state) {
+                let serving = crate::nodes::serving(&state, conf_id).await;
+                if !serving.here
+                    && let Some(gateway) = serving.gateways.first()
+                {
+                    body["gateway"] = serde_json::Value::String(gateway.clone());
+                }
+            }
+            Json(body).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
