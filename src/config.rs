@@ -550,15 +550,13 @@ impl Config {
         let mut at = self.clone();
         at.listen = bound;
         let base = at.public_base_url();
-        let ws = base
-            .strip_prefix("https://")
+        base.strip_prefix("https://")
             .map(|rest| format!("wss://{rest}"))
             .or_else(|| {
                 base.strip_prefix("http://")
                     .map(|rest| format!("ws://{rest}"))
             })
-            .unwrap_or(base);
-        ws
+            .unwrap_or(base)
     }
 }
 

@@ -222,17 +222,16 @@ impl Rooms {
             state,
         );
         rooms.retain(|_, tx| !tx.is_closed());
-        tokio::spawn(run_room(
-            room,
-            rx,
-            tx.clone(),
-            (self.grace, self.idle),
-            self.media.clone(),
-            self.bridge.clone(),
-            self.store.clone(),
-            self.bus.clone(),
-            self.active.clone(),
-        ));
+        let services = RoomServices {
+            grace: self.grace,
+            idle: self.idle,
+            media: self.media.clone(),
+            bridge: self.bridge.clone(),
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            active: self.active.clone(),
+        };
+        tokio::spawn(run_room(room, rx, tx.clone(), services));
         rooms.insert(conf.conf_id.clone(), tx.clone());
         tx
     }
@@ -444,17 +443,33 @@ struct Attached {
     sip_account: String,
 }
 
-async fn run_room(
-    mut room: Room,
-    mut commands: mpsc::Receiver<RoomCommand>,
-    me: mpsc::Sender<RoomCommand>,
-    (grace, idle): (Duration, Duration),
+/// What a room's task uses besides its room and its command queue.
+struct RoomServices {
+    grace: Duration,
+    idle: Duration,
     media: Option<Media>,
     bridge: Option<Arc<Bridge>>,
     store: Option<Store>,
     bus: Option<Arc<dyn EventBus>>,
+    /// The node's gauge of attached members.
     active: Arc<AtomicI64>,
+}
+
+async fn run_room(
+    mut room: Room,
+    mut commands: mpsc::Receiver<RoomCommand>,
+    me: mpsc::Sender<RoomCommand>,
+    services: RoomServices,
 ) {
+    let RoomServices {
+        grace,
+        idle,
+        media,
+        bridge,
+        store,
+        bus,
+        active,
+    } = services;
     // Numbering goes on after the events an earlier room of this conference
     // stored (the node restarted, or the room closed and opened again).
     let persist = store.map(|store| {

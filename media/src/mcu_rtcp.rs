@@ -182,8 +182,7 @@ pub(crate) fn write_report(
     received: &mut Received,
     clock_rate: u32,
     cname: &str,
-    now: Instant,
-    wall: SystemTime,
+    (now, wall): (Instant, SystemTime),
 ) {
     buf.clear();
     let block = received.report_block(now);
@@ -257,8 +256,7 @@ mod tests {
             &mut received,
             48_000,
             "confgate",
-            later,
-            UNIX_EPOCH + Duration::from_secs(1),
+            (later, UNIX_EPOCH + Duration::from_secs(1)),
         );
         assert_eq!(buf.len() % 4, 0);
         assert_eq!((buf[0], buf[1]), (0x81, RTCP_SR));
@@ -304,8 +302,7 @@ mod tests {
             &mut Received::default(),
             90_000,
             "c",
-            now,
-            SystemTime::now(),
+            (now, SystemTime::now()),
         );
         assert_eq!(
             (buf[0], buf[1], buf[3]),

@@ -769,8 +769,7 @@ impl MediaLoop {
                     &mut stream.received,
                     stream.codec.clock_rate(),
                     &leg.cname,
-                    now,
-                    wall,
+                    (now, wall),
                 );
                 // Best effort: a lost report is followed by the next one.
                 let to = stream.rtcp.unwrap_or(stream.remote);
