@@ -11,9 +11,17 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the log subscriber: `RUST_LOG` when set, else `default_filter`.
 pub fn init_logging(default_filter: &str) {
+    // lapin logs every broker disconnect as an error of its own; the event
+    // bus says it once, as a warning with the reason, and reconnects. Asked
+    // for by name (`lapin=debug`), lapin speaks again.
+    let default_filter = if default_filter.contains("lapin") {
+        default_filter.to_string()
+    } else {
+        format!("{default_filter},lapin=off")
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(&default_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=off"));
     // Logs go to stderr: stdout carries what commands print (links, --json).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
