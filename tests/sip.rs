@@ -247,6 +247,27 @@ async fn truncated_response_from_the_peer() {
 }
 
 #[tokio::test]
+async fn huge_headers_from_the_peer() {
+    expect_clean_failure(|invite| {
+        let head: String = copied(invite)
+            .lines()
+            .map(|l| {
+                if l.starts_with("To:") {
+                    format!("{l};tag=peer1\r\n")
+                } else {
+                    format!("{l}\r\n")
+                }
+            })
+            .collect();
+        // One header line of 20 KB, then 2000 headers.
+        let long = format!("X-Long: {}\r\n", "a".repeat(20_000));
+        let many = "X-Many: b\r\n".repeat(2000);
+        format!("SIP/2.0 200 OK\r\n{head}{long}{many}Content-Length: 0\r\n\r\n").into_bytes()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn wrong_content_length_from_the_peer() {
     expect_clean_failure(|invite| {
         let to = copied(invite);
