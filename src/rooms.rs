@@ -519,7 +519,7 @@ async fn run_room(
     };
     // The bus carries this conference's events to other nodes and systems,
     // in order, and brings theirs (FromBus).
-    let to_bus = bus.map(|bus| {
+    let to_bus = bus.filter(|b| b.reaches_beyond()).map(|bus| {
         let (tx, rx) = mpsc::channel(PERSIST_BUFFER);
         tokio::spawn(bus_publisher(bus, room.conf_id().to_string(), rx));
         tx

@@ -85,6 +85,10 @@ impl EventBus for InProcessBus {
     fn take_messages(&self) -> Option<mpsc::Receiver<BusMessage>> {
         self.receiver.lock().ok().and_then(|mut r| r.take())
     }
+
+    fn reaches_beyond(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -137,6 +137,12 @@ pub trait EventBus: Send + Sync + 'static {
     async fn unwatch(&self, conf_id: &str) -> Result<(), BusError>;
     /// The deliveries; `Some` the first time only.
     fn take_messages(&self) -> Option<tokio::sync::mpsc::Receiver<BusMessage>>;
+    /// Whether the bus reaches beyond this process (other nodes, other
+    /// systems). A room on a bus that does not publishes nothing on it: its
+    /// events would only come back to itself.
+    fn reaches_beyond(&self) -> bool {
+        true
+    }
 }
 
 /// The kind tag of an event, exactly as serde writes it in `"type"`: the last

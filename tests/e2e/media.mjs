@@ -27,6 +27,10 @@ const SETTLE_MS = 1000;
 const QUIET_MS = 2000;
 // Audio at 50 packets/s: a stopped stream may still show a straggler or two.
 const STRAGGLERS = 3;
+// Audio back after an unmute: a switch at the server, but three browsers on
+// two loaded cores have taken over 2 s to show it (C's first unmute also
+// renegotiates its publish connection).
+const UNMUTE_MS = 4000;
 
 const count = (s, id, kind, field) => s[id]?.[kind]?.[field] ?? 0;
 
@@ -120,7 +124,7 @@ run('media', 90_000, async (h) => {
       fail(`C joined muted, yet C's audio packets arrive at A, B: ${silent.join(', ')} in ${QUIET_MS} ms`);
     }
     await c.click('#micButton');
-    let took = await grows('C\'s audio after C unmutes', [a, b], cId, 'audio', 'packetsReceived', 2000);
+    let took = await grows('C\'s audio after C unmutes', [a, b], cId, 'audio', 'packetsReceived', UNMUTE_MS);
     log(`C joined muted: C's audio at A, B grew by ${silent.join(', ')}; after unmute, audio after ${took} ms`);
 
     // A mutes: A's audio stops at B and C; B's audio still reaches C.
@@ -134,7 +138,7 @@ run('media', 90_000, async (h) => {
     if (bAtC[0] === 0) fail('while A is muted, B\'s audio stopped reaching C too');
     log(`A muted: A's audio at B, C grew by ${muted.join(', ')} packets in ${QUIET_MS} ms; B's at C by ${bAtC[0]}`);
     await a.click('#micButton');
-    took = await grows('A\'s audio again after unmute', [b, c], aId, 'audio', 'packetsReceived', 2000);
+    took = await grows('A\'s audio again after unmute', [b, c], aId, 'audio', 'packetsReceived', UNMUTE_MS);
     log(`A unmuted: audio back after ${took} ms`);
 
     // A's camera off: A's video stops; on: decoded again within 2 s.
