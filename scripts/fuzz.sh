@@ -8,7 +8,8 @@
 # toolchain RUSTC_BOOTSTRAP=1 unlocks them. The fuzz crate (fuzz/) is outside
 # the workspace so that ordinary builds never see those flags. New corpus
 # entries go to fuzz/corpus/TARGET (ignored by git); fuzz/seeds/TARGET holds
-# the committed seeds; a crash is written to fuzz/artifacts/TARGET/ with the
+# the committed seeds (which `cargo test -p confgate-signalling --test
+# fuzz_seeds` replays, cut and flipped, on every test run); a crash is written to fuzz/artifacts/TARGET/ with the
 # command that replays it.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

@@ -16,6 +16,7 @@
 //! - [`sip`]: SIP (RFC 3261) messages, digest auth, client transactions and the UAC dialog for the MCU bridge.
 
 pub mod events;
+pub mod fuzzing;
 pub mod iq;
 pub mod join_link;
 pub mod jsonrpc;
