@@ -31,6 +31,9 @@ pub struct Pool {
     identity: OnceLock<NodeIdentity>,
     /// The live nodes at the last heartbeat, least loaded first.
     live: RwLock<Vec<NodeRow>>,
+    /// Every gateway seen live since this node started: their pages may
+    /// still come here after their node went away.
+    seen: RwLock<Vec<String>>,
 }
 
 impl Pool {
@@ -50,7 +53,22 @@ impl Pool {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    fn seen(&self) -> Vec<String> {
+        self.seen
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     fn set_live(&self, nodes: Vec<NodeRow>) {
+        {
+            let mut seen = self.seen.write().unwrap_or_else(|p| p.into_inner());
+            for node in &nodes {
+                if !seen.contains(&node.gateway) {
+                    seen.push(node.gateway.clone());
+                }
+            }
+        }
         match self.live.write() {
             Ok(mut l) => *l = nodes,
             Err(p) => *p.into_inner() = nodes,
@@ -74,6 +92,24 @@ pub fn gateways(state: &AppState) -> Vec<String> {
         return state.config.gateway_addresses();
     }
     live
+}
+
+/// The page origin (`https://host:port`) of a gateway (`wss://host:port`).
+fn page_origin(gateway: &str) -> Option<String> {
+    gateway
+        .strip_prefix("wss://")
+        .map(|rest| format!("https://{rest}"))
+        .or_else(|| gateway.strip_prefix("ws://").map(|rest| format!("http://{rest}")))
+}
+
+/// True when `origin` is the page origin of a node of the pool: a live one,
+/// a configured one, or one seen since this node started.
+pub fn is_pool_origin(state: &AppState, origin: &str) -> bool {
+    gateways(state)
+        .into_iter()
+        .chain(state.pool.seen())
+        .filter_map(|g| page_origin(&g))
+        .any(|o| o.eq_ignore_ascii_case(origin))
 }
 
 /// Where a page of a conference goes.
@@ -147,6 +183,10 @@ pub async fn heartbeat(state: std::sync::Arc<AppState>, mut shutdown: watch::Rec
             gateway: me.gateway.clone(),
             members: state.rooms.active_members(),
             rooms: i64::try_from(state.rooms.conf_ids().len()).unwrap_or(i64::MAX),
+            streams: match &state.media {
+                Some(media) => i64::try_from(media.load().await.total()).unwrap_or(i64::MAX),
+                None => 0,
+            },
             started_at: me.started_at,
             heartbeat_at: now,
         };

@@ -76,8 +76,14 @@ impl Metrics {
 
     /// Prometheus text exposition. `active_members` are the members joined on
     /// this node; `live_accounts`, read from the store by the caller, the
-    /// temporary accounts of live conferences.
-    pub fn render(&self, active_members: i64, live_accounts: Option<i64>) -> String {
+    /// temporary accounts of live conferences; `streams`, the media plane's
+    /// streams when this process serves media.
+    pub fn render(
+        &self,
+        active_members: i64,
+        live_accounts: Option<i64>,
+        streams: Option<confgate_media::MediaLoad>,
+    ) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -138,6 +144,16 @@ impl Metrics {
                  # TYPE confgate_live_accounts gauge\nconfgate_live_accounts {n}"
             );
         }
+        if let Some(load) = streams {
+            let _ = writeln!(
+                out,
+                "# HELP confgate_media_streams Media streams carried: received (tracks published, MCU streams) and sent (copies to subscribers, streams to MCUs).\n\
+                 # TYPE confgate_media_streams gauge\n\
+                 confgate_media_streams{{direction=\"in\"}} {}\n\
+                 confgate_media_streams{{direction=\"out\"}} {}",
+                load.incoming, load.outgoing
+            );
+        }
         out
     }
 }
@@ -152,7 +168,14 @@ mod tests {
         m.rpc("auth.http.login", true);
         m.rpc("auth.http.login", false);
         m.rpc("no.such", false);
-        let text = m.render(2, Some(3));
+        let text = m.render(
+            2,
+            Some(3),
+            Some(confgate_media::MediaLoad {
+                incoming: 4,
+                outgoing: 12,
+            }),
+        );
         assert!(
             text.contains("confgate_rpc_requests_total{method=\"auth.http.login\"} 2"),
             "{text}"
@@ -166,6 +189,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("confgate_active_members 2"), "{text}");
+        assert!(
+            text.contains("confgate_media_streams{direction=\"out\"} 12"),
+            "{text}"
+        );
         assert!(text.contains("confgate_live_accounts 3"), "{text}");
     }
 }

@@ -560,28 +560,44 @@ async function reconnect() {
     }
   }
   // Another node may serve the conference now (the one we were on stopped):
-  // ask the page's own server where to go.
+  // ask where to go.
   if (stuck) await findGateway();
   if (!app.farewell) connect();
 }
 
+// Where the conference is served now. The page's own server is asked first;
+// when it is gone too, the other nodes of the pool the join named.
 async function findGateway() {
-  try {
-    const res = await fetch(`${CONF_URL}?format=json`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
-    if (!res.ok) {
-      console.info(`confgate: cannot ask where the conference is: HTTP ${res.status}`);
+  const own = `${location.protocol}//${location.host}`;
+  const others = (app.session.pool ?? [])
+    .map((g) => /^wss?:\/\/[^/]+$/.test(g) ? g.replace(/^ws/, 'http') : null)
+    .filter((o) => o && o !== own);
+  for (const origin of [own, ...others]) {
+    try {
+      const res = await fetch(`${origin}${CONF_URL}?format=json`, {
+        headers: { Accept: 'application/json' },
+        cache: 'no-store',
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!res.ok) {
+        console.info(`confgate: ${origin} cannot say where the conference is: HTTP ${res.status}`);
+        continue;
+      }
+      const body = await res.json();
+      if (body.state !== 0) return;
+      // The answering node serves it unless it names another gateway.
+      const gateway = typeof body.gateway === 'string'
+        ? body.gateway
+        : (origin === own ? undefined : origin.replace(/^http/, 'ws'));
+      if (gateway !== app.session.gateway) {
+        console.info(`confgate: the conference moved to ${gateway ?? location.host}`);
+        app.session.gateway = gateway;
+      }
       return;
+    } catch (e) {
+      // That server is unreachable too: ask the next one.
+      console.info(`confgate: cannot ask ${origin} where the conference is`, e.message);
     }
-    const body = await res.json();
-    if (body.state !== 0) return;
-    const gateway = typeof body.gateway === 'string' ? body.gateway : undefined;
-    if (gateway !== app.session.gateway) {
-      console.info(`confgate: the conference moved to ${gateway ?? location.host}`);
-      app.session.gateway = gateway;
-    }
-  } catch (e) {
-    // This server is unreachable too: keep trying as before.
-    console.info('confgate: cannot ask where the conference is', e.message);
   }
 }
 

@@ -620,9 +620,10 @@ async fn two_nodes_one_conference_a_browser_on_each() {
     drop(db);
 }
 
-/// The node serving a conference stops under a live page that joined through
-/// another node: the page finds the new serving node through its own and is
-/// back in, the departed member shown as gone.
+/// The node serving a conference stops under live pages: one loaded from
+/// it, one loaded from another node. Both find the new serving node (through
+/// their own node, or through the pool when their own is gone), are back in,
+/// and media flows again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_follows_its_conference_when_the_serving_node_stops() {
     let db = common::MySqlDatabase::create().await;

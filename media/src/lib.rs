@@ -328,6 +328,21 @@ impl MediaConfig {
     }
 }
 
+/// The media streams a node carries now: its load, next to its members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaLoad {
+    /// Streams received: tracks browsers publish, and streams from MCUs.
+    pub incoming: u64,
+    /// Streams sent: copies of tracks to subscriber connections, and streams to MCUs.
+    pub outgoing: u64,
+}
+
+impl MediaLoad {
+    pub fn total(&self) -> u64 {
+        self.incoming + self.outgoing
+    }
+}
+
 /// Packet counters, summed over every loop since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MediaStats {
@@ -681,6 +696,18 @@ impl Media {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
+    }
+
+    /// The streams every loop carries now. A loop that has stopped counts for nothing.
+    pub async fn load(&self) -> MediaLoad {
+        let mut load = MediaLoad::default();
+        for handle in &self.inner.loops {
+            if let Ok(l) = Self::call(handle, |reply| Command::Load { reply }).await {
+                load.incoming += l.incoming;
+                load.outgoing += l.outgoing;
+            }
+        }
+        load
     }
 
     /// Counters for tests and metrics.

@@ -41,7 +41,8 @@ use crate::router::{
 use crate::sdp;
 use crate::speaker::{self, RoomSpeakers, SpeakerChange};
 use crate::{
-    Counters, Leg, McuLegPorts, McuStream, MediaConfig, MediaError, MediaEvent, MemberId, RoomId,
+    Counters, Leg, McuLegPorts, McuStream, MediaConfig, MediaError, MediaEvent, MediaLoad,
+    MemberId, RoomId,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
@@ -97,6 +98,10 @@ pub(crate) enum Command {
     RequestKeyframe {
         member: MemberId,
         reply: Reply<()>,
+    },
+    /// The loop's media streams, for the node's reported load.
+    Load {
+        reply: Reply<MediaLoad>,
     },
 }
 
@@ -1224,6 +1229,19 @@ impl MediaLoop {
             Command::RemoveMember { member, reply } => {
                 self.remove_member(&member, now);
                 let _ = reply.send(Ok(()));
+            }
+            Command::Load { reply } => {
+                let (incoming, outgoing) = self.router.streams();
+                let mcu = self
+                    .mcu_legs
+                    .iter()
+                    .flatten()
+                    .map(|l| l.streams.iter().flatten().count() as u64)
+                    .sum::<u64>();
+                let _ = reply.send(Ok(MediaLoad {
+                    incoming: incoming + mcu,
+                    outgoing: outgoing + mcu,
+                }));
             }
             Command::OpenMcuLeg { member, reply } => {
                 let _ = reply.send(self.open_mcu_leg(&member));

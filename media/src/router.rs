@@ -324,6 +324,23 @@ impl Router {
         self.rooms.get(room).map_or(&[], Vec::as_slice)
     }
 
+    /// Media streams through this router: `(incoming, outgoing)`, the tracks members publish
+    /// and the copies of them that subscriber connections receive.
+    pub(crate) fn streams(&self) -> (u64, u64) {
+        let mut incoming = 0u64;
+        let mut outgoing = 0u64;
+        for track in self
+            .members
+            .iter()
+            .flatten()
+            .flat_map(|m| m.tracks.iter().flatten())
+        {
+            incoming += 1;
+            outgoing += track.fanout.iter().filter(|f| f.active).count() as u64;
+        }
+        (incoming, outgoing)
+    }
+
     #[cfg(test)]
     pub(crate) fn rooms(&self) -> usize {
         self.rooms.len()

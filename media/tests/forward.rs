@@ -8,6 +8,7 @@ use common::{
     KEYFRAME_EVERY, Publisher, Subscriber, audio_payload, next_offer, payload_counter, start_media,
     video_payload,
 };
+use confgate_media::MediaLoad;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -89,6 +90,14 @@ async fn members_receive_each_other_and_other_rooms_receive_nothing() {
     let stats = media.stats();
     assert!(stats.packets_received > 100, "{stats:?}");
     assert!(stats.packets_forwarded > 100, "{stats:?}");
+    // The load: A's and B's two tracks each come in, and go out once each (to the other).
+    assert_eq!(
+        media.load().await,
+        MediaLoad {
+            incoming: 4,
+            outgoing: 4
+        }
+    );
 
     // B leaves: A is re-offered without B's tracks, and stops receiving them.
     media.remove_member("b".to_owned()).await;
@@ -106,5 +115,13 @@ async fn members_receive_each_other_and_other_rooms_receive_nothing() {
     assert!(
         after.is_empty(),
         "nothing is forwarded from a removed member"
+    );
+    assert_eq!(
+        media.load().await,
+        MediaLoad {
+            incoming: 2,
+            outgoing: 0
+        },
+        "A's tracks still come in; nobody receives them"
     );
 }

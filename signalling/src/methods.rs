@@ -79,6 +79,10 @@ pub struct JoinAnswer {
     /// its gateway, where the page opens its WebSocket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// The pool's live gateways. A page whose own node goes away asks these
+    /// where its conference is now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pool: Vec<String>,
 }
 
 /// `auth.http.login` parameters.

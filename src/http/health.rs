@@ -28,11 +28,17 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let accounts = state.store.count_live_members(now_ms()).await.ok();
+    let streams = match &state.media {
+        Some(media) => Some(media.load().await),
+        None => None,
+    };
     (
         [(
             http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.rooms.active_members(), accounts),
+        state
+            .metrics
+            .render(state.rooms.active_members(), accounts, streams),
     )
 }

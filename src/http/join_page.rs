@@ -109,9 +109,31 @@ pub async fn lookup(
                     body["gateway"] = serde_json::Value::String(gateway.clone());
                 }
             }
-            Json(body).into_response()
+            let mut response = Json(body).into_response();
+            allow_pool_origin(&state, &headers, &mut response);
+            response
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut response = e.into_response();
+            allow_pool_origin(&state, &headers, &mut response);
+            response
+        }
+    }
+}
+
+/// Pages loaded from another node of the pool read the lookup across
+/// origins (when their own node went away): they may, and only they.
+fn allow_pool_origin(state: &AppState, headers: &HeaderMap, response: &mut Response) {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return;
+    };
+    if origin
+        .to_str()
+        .is_ok_and(|o| crate::nodes::is_pool_origin(state, o))
+    {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        h.insert(header::VARY, header::HeaderValue::from_static("Origin"));
     }
 }
 
@@ -210,6 +232,11 @@ async fn join_answer(
             .then(|| serving.gateways.first().cloned())
             .flatten(),
         webrtc_address: serving.gateways.join(","),
+        pool: if state.pool.identity().is_some() {
+            crate::nodes::gateways(state)
+        } else {
+            Vec::new()
+        },
     })
     .into_response()
 }

@@ -129,17 +129,14 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
         .allowed_origins
         .iter()
         .any(|o| o.trim_end_matches('/') == origin);
-    // Pages of the pool's other nodes, sent here to the node that serves
+    // Pages of the pool's other nodes (live, or seen since this node
+    // started: a page outlives its node), sent here to the node that serves
     // their conference.
-    let pool = || {
-        crate::nodes::gateways(state).iter().any(|g| {
-            g.strip_prefix("wss://")
-                .map(|rest| format!("https://{rest}"))
-                .or_else(|| g.strip_prefix("ws://").map(|rest| format!("http://{rest}")))
-                .is_some_and(|o| o.eq_ignore_ascii_case(origin))
-        })
-    };
-    if own || listed || state.config.public_base_url() == origin || pool() {
+    if own
+        || listed
+        || state.config.public_base_url() == origin
+        || crate::nodes::is_pool_origin(state, origin)
+    {
         Ok(())
     } else {
         tracing::warn!(%origin, "websocket refused: origin not allowed");

@@ -9,14 +9,20 @@ pub struct NodeRow {
     /// Members joined on it, and conferences it serves.
     pub members: i64,
     pub rooms: i64,
+    /// Media streams it carries: tracks received plus copies sent.
+    pub streams: i64,
     pub started_at: i64,
     pub heartbeat_at: i64,
 }
 
 impl NodeRow {
-    /// The load used to choose where a conference goes.
+    /// The load used to choose where a conference goes. Media streams cost
+    /// most (each is packets forwarded); a member costs its WebSocket and
+    /// state even without media, a conference its room task.
     pub fn load(&self) -> i64 {
-        self.members.saturating_mul(4).saturating_add(self.rooms)
+        self.streams
+            .saturating_add(self.members.saturating_mul(4))
+            .saturating_add(self.rooms)
     }
 }
 
@@ -24,11 +30,13 @@ impl Store {
     /// Records a node's heartbeat and load, registering it the first time.
     pub async fn heartbeat(&self, node: &NodeRow) -> StoreResult<()> {
         let updated = sqlx::query(
-            "UPDATE nodes SET gateway = ?, members = ?, rooms = ?, heartbeat_at = ? WHERE node_id = ?",
+            "UPDATE nodes SET gateway = ?, members = ?, rooms = ?, streams = ?, heartbeat_at = ? \
+             WHERE node_id = ?",
         )
         .bind(&node.gateway)
         .bind(node.members)
         .bind(node.rooms)
+        .bind(node.streams)
         .bind(node.heartbeat_at)
         .bind(&node.node_id)
         .execute(self.pool())
@@ -37,13 +45,14 @@ impl Store {
             return Ok(());
         }
         let inserted = sqlx::query(
-            "INSERT INTO nodes (node_id, gateway, members, rooms, started_at, heartbeat_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO nodes (node_id, gateway, members, rooms, streams, started_at, heartbeat_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&node.node_id)
         .bind(&node.gateway)
         .bind(node.members)
         .bind(node.rooms)
+        .bind(node.streams)
         .bind(node.started_at)
         .bind(node.heartbeat_at)
         .execute(self.pool())
@@ -59,7 +68,7 @@ impl Store {
     /// first (ties by id, so that every node chooses alike).
     pub async fn live_nodes(&self, since_ms: i64) -> StoreResult<Vec<NodeRow>> {
         let mut nodes: Vec<NodeRow> = sqlx::query_as(
-            "SELECT node_id, gateway, members, rooms, started_at, heartbeat_at \
+            "SELECT node_id, gateway, members, rooms, streams, started_at, heartbeat_at \
              FROM nodes WHERE heartbeat_at >= ?",
         )
         .bind(since_ms)
