@@ -15,13 +15,19 @@ fn seq_newer(a: u16, b: u16) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000
 }
 
+/// How far behind the newest packet a late one is still forwarded (a quarter of the sequence
+/// space): the straggler floor trails the stream by this much, so a long stream is never
+/// mistaken for an old one.
+const MAX_LATE: u16 = 0x4000;
+
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
     source_ssrc: u32,
     seq_offset: u16,
     ts_offset: u32,
-    /// The first incoming sequence number under this mapping: older packets are stragglers
-    /// from before the switch and are dropped, or they would land on numbers already used.
+    /// Incoming packets older than this are dropped: stragglers from before the switch (they
+    /// would land on numbers already used), or from more than [`MAX_LATE`] ago. The first
+    /// incoming sequence number under this mapping, then trailing the newest by `MAX_LATE`.
     base_seq: u16,
     highest_out_seq: u16,
     highest_out_ts: u32,
@@ -107,7 +113,13 @@ impl SequenceRewriter {
         let out_seq = seq.wrapping_add(mapping.seq_offset);
         let out_ts = ts.wrapping_add(mapping.ts_offset);
         if seq_newer(out_seq, mapping.highest_out_seq) {
+            let base_seq = if seq.wrapping_sub(mapping.base_seq) > MAX_LATE {
+                seq.wrapping_sub(MAX_LATE)
+            } else {
+                mapping.base_seq
+            };
             self.mapping = Some(Mapping {
+                base_seq,
                 highest_out_seq: out_seq,
                 highest_out_ts: out_ts,
                 highest_at: now,
@@ -226,6 +238,30 @@ mod tests {
         assert_eq!(r.rewrite(1, 0, 949, t0), Some((0, 949)));
         // An old packet from before the first one is a straggler.
         assert_eq!(r.rewrite(1, 65534, 0, t0), None);
+    }
+
+    #[test]
+    fn a_long_stream_is_forwarded_through_every_wrap() {
+        let t0 = Instant::now();
+        let mut r = SequenceRewriter::new(90_000);
+        // Four times around the sequence space, from an arbitrary start.
+        for i in 0..4 * 65_536u32 {
+            let seq = (40_000 + i) as u16;
+            let ts = i.wrapping_mul(3000);
+            assert_eq!(
+                r.rewrite(1, seq, ts, t0),
+                Some((seq, ts)),
+                "packet {i} of a continuous stream"
+            );
+            // A packet late by 100 is still forwarded, at its own number.
+            if i > 100 && i % 1000 == 0 {
+                let late = seq.wrapping_sub(100);
+                assert_eq!(r.rewrite(1, late, 0, t0).map(|(s, _)| s), Some(late));
+            }
+        }
+        // One from half the sequence space ago is not.
+        let newest = (40_000 + 4 * 65_536u32 - 1) as u16;
+        assert_eq!(r.rewrite(1, newest.wrapping_sub(0x7000), 0, t0), None);
     }
 
     #[test]
