@@ -99,7 +99,11 @@ fn page_origin(gateway: &str) -> Option<String> {
     gateway
         .strip_prefix("wss://")
         .map(|rest| format!("https://{rest}"))
-        .or_else(|| gateway.strip_prefix("ws://").map(|rest| format!("http://{rest}")))
+        .or_else(|| {
+            gateway
+                .strip_prefix("ws://")
+                .map(|rest| format!("http://{rest}"))
+        })
 }
 
 /// True when `origin` is the page origin of a node of the pool: a live one,

@@ -140,6 +140,276 @@ mod router;
 mod sdp;
 mod speaker;
 
+#[doc(hidden)]
+pub mod bench_support {
+    //! For `benches/` only: thin public wrappers around the crate-private pieces of the
+    //! per-packet path, so that the benchmarks run the production code itself. Not part of the
+    //! API; nothing else may use it.
+
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use rtc::rtp;
+
+    use crate::rewrite::{ExtensionMap, PayloadTypeMap, SequenceRewriter};
+    use crate::router::{self, CodecInfo, TrackRef};
+
+    /// A codec as one side negotiated it: `(payload type, MIME type, clock rate)`.
+    pub type CodecSpec<'a> = (u8, &'a str, u32);
+    /// A header extension as one side negotiated it: `(URI, id)`.
+    pub type ExtensionSpec<'a> = (&'a str, u8);
+
+    fn codecs(specs: &[CodecSpec<'_>]) -> Vec<CodecInfo> {
+        specs
+            .iter()
+            .map(|&(payload_type, mime, clock_rate)| CodecInfo {
+                payload_type,
+                mime_type: mime.to_owned(),
+                clock_rate,
+                channels: 0,
+                fmtp: String::new(),
+            })
+            .collect()
+    }
+
+    fn extensions(specs: &[ExtensionSpec<'_>]) -> Vec<(String, u8)> {
+        specs
+            .iter()
+            .map(|&(uri, id)| (uri.to_owned(), id))
+            .collect()
+    }
+
+    /// `router::Kind`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        Audio,
+        Video,
+    }
+
+    impl From<Kind> for router::Kind {
+        fn from(kind: Kind) -> Self {
+            match kind {
+                Kind::Audio => router::Kind::Audio,
+                Kind::Video => router::Kind::Video,
+            }
+        }
+    }
+
+    /// `router::ForwardOutcome`.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Outcome {
+        pub forwarded: u32,
+        pub withheld: u32,
+        pub dropped: u32,
+    }
+
+    impl From<router::ForwardOutcome> for Outcome {
+        fn from(o: router::ForwardOutcome) -> Self {
+            Outcome {
+                forwarded: o.forwarded,
+                withheld: o.withheld,
+                dropped: o.dropped,
+            }
+        }
+    }
+
+    /// `demux::Demux`, keyed by peer index.
+    pub struct Demux(crate::demux::Demux<usize>);
+
+    impl Default for Demux {
+        fn default() -> Self {
+            Demux(crate::demux::Demux::new())
+        }
+    }
+
+    impl Demux {
+        /// `Demux::add_ufrag`.
+        pub fn add_ufrag(&mut self, ufrag: &str, peer: usize) {
+            self.0.add_ufrag(ufrag.to_owned(), peer);
+        }
+
+        /// `Demux::route`.
+        pub fn route(&mut self, datagram: &[u8], from: SocketAddr) -> Option<usize> {
+            self.0.route(datagram, from).ok()
+        }
+    }
+
+    /// A media loop's `router::Router`, set up through the calls the loop makes.
+    #[derive(Default)]
+    pub struct Router(router::Router);
+
+    impl Router {
+        /// `Router::join`, with the member's publish and subscribe connections.
+        pub fn join(
+            &mut self,
+            room: &str,
+            member: &str,
+            publisher: usize,
+            subscriber: usize,
+        ) -> usize {
+            let key = self.0.join(room, member).expect("a member of one room");
+            let m = self.0.member_mut(key).expect("joined");
+            m.publisher = Some(publisher);
+            m.subscriber = Some(subscriber);
+            key
+        }
+
+        /// `Router::publish`: `member` publishes `kind` from `source_ssrc`, forwarded as
+        /// `out_ssrc`.
+        pub fn publish(
+            &mut self,
+            member: usize,
+            kind: Kind,
+            codecs: &[CodecSpec<'_>],
+            extensions: &[ExtensionSpec<'_>],
+            source_ssrc: u32,
+            out_ssrc: u32,
+        ) {
+            self.0.publish(
+                member,
+                kind.into(),
+                self::codecs(codecs),
+                self::extensions(extensions),
+                Some(source_ssrc),
+                || out_ssrc,
+            );
+        }
+
+        /// What the loop does when `member`'s subscriber connection answered with `codecs` and
+        /// `extensions` and its DTLS came up: `Router::set_fanout` for every track of
+        /// `Router::wanted_tracks`, then `Router::activate_subscriber`.
+        pub fn subscribe(
+            &mut self,
+            member: usize,
+            codecs: &[CodecSpec<'_>],
+            extensions: &[ExtensionSpec<'_>],
+            now: Instant,
+        ) {
+            let subscriber = self
+                .0
+                .member(member)
+                .and_then(|m| m.subscriber)
+                .expect("joined with a subscriber connection");
+            let wanted: Vec<TrackRef> = self.0.wanted_tracks(member);
+            for track in wanted {
+                self.0.set_fanout(
+                    track,
+                    subscriber,
+                    self::codecs(codecs),
+                    self::extensions(extensions),
+                    false,
+                );
+            }
+            self.0.activate_subscriber(subscriber, now);
+        }
+
+        /// `Router::forward`, handing each copy's subscriber connection to `sink`.
+        #[allow(clippy::too_many_arguments)]
+        pub fn forward(
+            &mut self,
+            member: usize,
+            kind: Kind,
+            ssrc: u32,
+            sequence_number: u16,
+            timestamp: u32,
+            payload_type: u8,
+            payload: &[u8],
+            now: Instant,
+            mut sink: impl FnMut(usize),
+        ) -> Outcome {
+            self.0
+                .forward(
+                    member,
+                    kind.into(),
+                    ssrc,
+                    sequence_number,
+                    timestamp,
+                    payload_type,
+                    payload,
+                    now,
+                    |copy| sink(copy.subscriber),
+                )
+                .into()
+        }
+
+        /// `media_loop::forward_packet`: the forwarding decision and every copy's packet.
+        pub fn forward_packet(
+            &mut self,
+            member: usize,
+            kind: Kind,
+            packet: &rtp::Packet,
+            now: Instant,
+            write: impl FnMut(usize, rtp::Packet),
+        ) -> Outcome {
+            crate::media_loop::forward_packet(&mut self.0, member, kind.into(), packet, now, write)
+                .into()
+        }
+    }
+
+    /// The header rewrite of one forwarded track toward one subscriber connection: the
+    /// track's `SequenceRewriter`, and the fanout's `PayloadTypeMap` and `ExtensionMap` built
+    /// by `router::payload_type_map` and `router::extension_map` from what each side
+    /// negotiated.
+    pub struct HeaderRewrite {
+        rewriter: SequenceRewriter,
+        pt_map: PayloadTypeMap,
+        ext_map: ExtensionMap,
+        out_ssrc: u32,
+    }
+
+    impl HeaderRewrite {
+        /// The rewrite of a track forwarded as `out_ssrc`, between a publisher and a
+        /// subscriber that negotiated these codecs and header extensions.
+        pub fn new(
+            out_ssrc: u32,
+            publisher: (&[CodecSpec<'_>], &[ExtensionSpec<'_>]),
+            subscriber: (&[CodecSpec<'_>], &[ExtensionSpec<'_>]),
+        ) -> Self {
+            let (publisher_codecs, subscriber_codecs) = (codecs(publisher.0), codecs(subscriber.0));
+            HeaderRewrite {
+                rewriter: SequenceRewriter::new(
+                    publisher_codecs.first().map_or(90_000, |c| c.clock_rate),
+                ),
+                pt_map: router::payload_type_map(&publisher_codecs, &subscriber_codecs),
+                ext_map: router::extension_map(&extensions(publisher.1), &extensions(subscriber.1)),
+                out_ssrc,
+            }
+        }
+
+        /// `SequenceRewriter::rewrite` alone.
+        pub fn sequence(
+            &mut self,
+            ssrc: u32,
+            seq: u16,
+            ts: u32,
+            now: Instant,
+        ) -> Option<(u16, u32)> {
+            self.rewriter.rewrite(ssrc, seq, ts, now)
+        }
+
+        /// The three steps one copy of a packet goes through, in the order `Router::forward`
+        /// and `media_loop::forward_packet` take them: `SequenceRewriter::rewrite`,
+        /// `PayloadTypeMap::get`, then `media_loop::copy_packet` (SSRC, numbering, payload
+        /// type, header extensions renumbered or left out).
+        pub fn rewrite(&mut self, packet: &rtp::Packet, now: Instant) -> Option<rtp::Packet> {
+            let h = &packet.header;
+            let (sequence_number, timestamp) =
+                self.rewriter
+                    .rewrite(h.ssrc, h.sequence_number, h.timestamp, now)?;
+            let payload_type = self.pt_map.get(h.payload_type)?;
+            let copy = router::Copy {
+                subscriber: 0,
+                ssrc: self.out_ssrc,
+                sequence_number,
+                timestamp,
+                payload_type,
+                extensions: &self.ext_map,
+            };
+            Some(crate::media_loop::copy_packet(packet, &copy))
+        }
+    }
+}
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -36,7 +36,8 @@ use crate::mcu_rtcp::{self, Received, Sent};
 use crate::peer;
 use crate::rewrite::SequenceRewriter;
 use crate::router::{
-    CodecInfo, KeyframeRequest, Kind, MemberKey, OtherRoom, PeerKey, Router, TrackRef, codecs_match,
+    CodecInfo, ForwardOutcome, KeyframeRequest, Kind, MemberKey, OtherRoom, PeerKey, Router,
+    TrackRef, codecs_match,
 };
 use crate::sdp;
 use crate::speaker::{self, RoomSpeakers, SpeakerChange};
@@ -457,69 +458,22 @@ impl MediaLoop {
             counters,
             ..
         } = self;
-        let header = &packet.header;
-        let outcome = router.forward(
-            member,
-            kind,
-            header.ssrc,
-            header.sequence_number,
-            header.timestamp,
-            header.payload_type,
-            &packet.payload,
-            now,
-            |copy| {
-                let Some(subscriber) = peers.get_mut(copy.subscriber).and_then(Option::as_mut)
-                else {
-                    Counters::add(&counters.dropped, 1);
-                    return;
-                };
-                let extensions = if header.extensions.is_empty() {
-                    Vec::new()
-                } else {
-                    header
-                        .extensions
-                        .iter()
-                        .filter_map(|e| {
-                            copy.extensions.get(e.id).map(|id| rtp::header::Extension {
-                                id,
-                                payload: e.payload.clone(),
-                            })
-                        })
-                        .collect()
-                };
-                let out = rtp::Packet {
-                    header: rtp::header::Header {
-                        version: 2,
-                        padding: header.padding,
-                        extension: !extensions.is_empty(),
-                        marker: header.marker,
-                        payload_type: copy.payload_type,
-                        sequence_number: copy.sequence_number,
-                        timestamp: copy.timestamp,
-                        ssrc: copy.ssrc,
-                        csrc: header.csrc.clone(),
-                        extension_profile: if extensions.is_empty() {
-                            0
-                        } else {
-                            header.extension_profile
-                        },
-                        extensions,
-                        extensions_padding: 0,
-                    },
-                    payload: packet.payload.clone(),
-                };
-                let written = subscriber.pc.handle_write(TaggedRTCMessage {
-                    now,
-                    // rtc ignores the track id on this path; an empty String allocates nothing.
-                    message: RTCMessage::RtpPacket(String::new(), out),
-                });
-                if written.is_err() {
-                    Counters::add(&counters.dropped, 1);
-                }
-                subscriber.timeout_stale = true;
-                send_all(socket, &mut subscriber.pc, counters);
-            },
-        );
+        let outcome = forward_packet(router, member, kind, &packet, now, |subscriber, out| {
+            let Some(subscriber) = peers.get_mut(subscriber).and_then(Option::as_mut) else {
+                Counters::add(&counters.dropped, 1);
+                return;
+            };
+            let written = subscriber.pc.handle_write(TaggedRTCMessage {
+                now,
+                // rtc ignores the track id on this path; an empty String allocates nothing.
+                message: RTCMessage::RtpPacket(String::new(), out),
+            });
+            if written.is_err() {
+                Counters::add(&counters.dropped, 1);
+            }
+            subscriber.timeout_stale = true;
+            send_all(socket, &mut subscriber.pc, counters);
+        });
         Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
         Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
         Counters::add(&self.counters.dropped, u64::from(outcome.dropped));
@@ -2216,6 +2170,76 @@ impl MediaLoop {
         for key in 0..self.peers.len() {
             self.close_peer(key);
         }
+    }
+}
+
+/// Forwards one RTP packet a member published: [`Router::forward`] decides who gets a copy,
+/// and each copy is built by [`copy_packet`] and handed to `write` with the subscriber
+/// connection it is for. This is the part of the per-packet path between rtc handing a packet
+/// over (`poll_read`) and rtc taking the copies (`handle_write`); it touches no socket and no
+/// peer connection.
+pub(crate) fn forward_packet(
+    router: &mut Router,
+    member: MemberKey,
+    kind: Kind,
+    packet: &rtp::Packet,
+    now: Instant,
+    mut write: impl FnMut(PeerKey, rtp::Packet),
+) -> ForwardOutcome {
+    let header = &packet.header;
+    router.forward(
+        member,
+        kind,
+        header.ssrc,
+        header.sequence_number,
+        header.timestamp,
+        header.payload_type,
+        &packet.payload,
+        now,
+        |copy| write(copy.subscriber, copy_packet(packet, &copy)),
+    )
+}
+
+/// The packet a subscriber connection sends for one copy of `packet`: the copy's SSRC,
+/// sequence number, timestamp and payload type, and only the header extensions the copy maps
+/// (renumbered). The payload and the kept extensions' payloads are shared, not copied; the
+/// extension list is allocated when one is kept (rtc takes packets by value).
+pub(crate) fn copy_packet(packet: &rtp::Packet, copy: &crate::router::Copy<'_>) -> rtp::Packet {
+    let header = &packet.header;
+    let extensions: Vec<rtp::header::Extension> = if header.extensions.is_empty() {
+        Vec::new()
+    } else {
+        header
+            .extensions
+            .iter()
+            .filter_map(|e| {
+                copy.extensions.get(e.id).map(|id| rtp::header::Extension {
+                    id,
+                    payload: e.payload.clone(),
+                })
+            })
+            .collect()
+    };
+    rtp::Packet {
+        header: rtp::header::Header {
+            version: 2,
+            padding: header.padding,
+            extension: !extensions.is_empty(),
+            marker: header.marker,
+            payload_type: copy.payload_type,
+            sequence_number: copy.sequence_number,
+            timestamp: copy.timestamp,
+            ssrc: copy.ssrc,
+            csrc: header.csrc.clone(),
+            extension_profile: if extensions.is_empty() {
+                0
+            } else {
+                header.extension_profile
+            },
+            extensions,
+            extensions_padding: 0,
+        },
+        payload: packet.payload.clone(),
     }
 }
 
