@@ -1,0 +1,410 @@
+//! `confgate-loadgen`: synthetic members that join conferences through the real flow, publish
+//! synthetic Opus/VP8 and subscribe as a browser would, while the generator measures what
+//! arrives (packets, bytes, loss, one-way added latency, join time) and what the server spends
+//! (CPU time and RSS from /proc).
+//!
+//! Scenarios:
+//! - `s1`: one publisher, the other members watch (one conference);
+//! - `s2`: meetings of `--meeting-size`, everyone publishing and watching the others;
+//! - `s4`: a join storm: `--members` viewers join one publisher's conference at `--join-rate`,
+//!   join time (link to first packet) being the result.
+
+mod confgate;
+mod metrics;
+mod payload;
+mod peer;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::confgate::JoinOptions;
+use crate::metrics::{Metrics, ProcSample, Snapshot, proc_sample, quantile};
+use crate::peer::{MediaShape, Sink, Srtp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Scenario {
+    S1,
+    S2,
+    S4,
+}
+
+/// Drive synthetic WebRTC members through a confgate server and measure the media it forwards.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Join links of the conferences to use, such as
+    /// http://127.0.0.1:8080/gzbwclient/conference/CODE (one per meeting for s2).
+    #[arg(long = "link", required = true)]
+    links: Vec<String>,
+    #[arg(long, value_enum, default_value = "s1")]
+    scenario: Scenario,
+    /// Members in all: for s1 and s4 one publisher and the rest watching.
+    #[arg(long, default_value_t = 4)]
+    members: usize,
+    /// Members per meeting (s2).
+    #[arg(long, default_value_t = 4)]
+    meeting_size: usize,
+    /// Joins per second.
+    #[arg(long, default_value_t = 20.0)]
+    join_rate: f64,
+    /// Seconds measured, after every member joined and a settling time.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds between the last join and the measurement.
+    #[arg(long, default_value_t = 3)]
+    settle: u64,
+    /// The one SRTP profile the members offer.
+    #[arg(long, value_enum, default_value = "aes-gcm")]
+    srtp: Srtp,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    #[arg(long, default_value_t = 1000)]
+    video_kbps: u32,
+    /// Bytes of a full video packet, RTP header included.
+    #[arg(long, default_value_t = 1200)]
+    packet_bytes: usize,
+    #[arg(long, default_value_t = 2)]
+    keyframe_secs: u32,
+    #[arg(long, default_value_t = 80)]
+    audio_bytes: usize,
+    /// The members' local address.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind_ip: IpAddr,
+    /// The server's process, for its CPU time and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// A name for the server in the results.
+    #[arg(long, default_value = "confgate")]
+    label: String,
+    /// Write the JSON result here (it is also printed last on stdout with --json-stdout).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Second {
+    t: u64,
+    rx_packets: u64,
+    rx_bytes: u64,
+    tx_packets: u64,
+    /// The least a member received this second.
+    member_min_packets: u64,
+    loss: f64,
+    latency_p50_us: Option<u64>,
+    latency_p99_us: Option<u64>,
+    server_cpu_us: Option<u64>,
+    server_rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    members_joined: usize,
+    members_failed: usize,
+    members_receiving: usize,
+    rx_packets_per_sec: f64,
+    rx_mbit_per_sec: f64,
+    tx_packets_per_sec: f64,
+    loss: f64,
+    latency_p50_us: Option<u64>,
+    latency_p99_us: Option<u64>,
+    server_cpu_percent: Option<f64>,
+    server_cpu_us_per_packet: Option<f64>,
+    server_rss_bytes: Option<u64>,
+    server_rss_per_member_bytes: Option<f64>,
+    join_p50_ms: f64,
+    join_p99_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    label: String,
+    scenario: Scenario,
+    srtp: &'static str,
+    members: usize,
+    conferences: usize,
+    shape: MediaShape,
+    duration_secs: u64,
+    seconds: Vec<Second>,
+    summary: Summary,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match run(cli).await {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("confgate-loadgen: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Which conference member `i` joins, and whether it publishes.
+fn placement(cli: &Cli, i: usize) -> (usize, bool) {
+    match cli.scenario {
+        Scenario::S1 | Scenario::S4 => (0, i == 0),
+        Scenario::S2 => (i / cli.meeting_size.max(1), true),
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let conferences = match cli.scenario {
+        Scenario::S1 | Scenario::S4 => 1,
+        Scenario::S2 => cli.members.div_ceil(cli.meeting_size.max(1)),
+    };
+    if cli.links.len() < conferences {
+        bail!(
+            "{} members in meetings of {} need {conferences} links; {} given",
+            cli.members,
+            cli.meeting_size,
+            cli.links.len()
+        );
+    }
+    let shape = MediaShape {
+        fps: cli.fps.max(1),
+        video_kbps: cli.video_kbps,
+        packet_bytes: cli.packet_bytes,
+        keyframe_secs: cli.keyframe_secs,
+        audio_bytes: cli.audio_bytes,
+    };
+    let options = JoinOptions {
+        bind_ip: cli.bind_ip,
+        srtp: cli.srtp,
+        shape,
+    };
+    let metrics = Arc::new(Metrics::new(cli.members));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        // Benchmark servers run with self-signed certificates.
+        .danger_accept_invalid_certs(true)
+        .build()
+        .context("HTTP client")?;
+    let baseline = cli.server_pid.and_then(proc_sample);
+    let bar = progress(&cli, cli.members as u64, "joining");
+    bar.println(format!(
+        "{}: {:?}, {} members in {conferences} conference(s), SRTP {}",
+        cli.label,
+        cli.scenario,
+        cli.members,
+        cli.srtp.name()
+    ));
+
+    // Joins at the join rate, each in its own task.
+    let started = Instant::now();
+    let mut joins = Vec::with_capacity(cli.members);
+    for i in 0..cli.members {
+        let due = started + Duration::from_secs_f64(i as f64 / cli.join_rate.max(0.1));
+        tokio::time::sleep_until(due.into()).await;
+        let (conference, publish) = placement(&cli, i);
+        let link = cli.links[conference].clone();
+        let sink = Sink {
+            metrics: Arc::clone(&metrics),
+            member: i,
+            join_started_us: payload::now_us(),
+        };
+        let (http, options, bar) = (http.clone(), options.clone(), bar.clone());
+        joins.push(tokio::spawn(async move {
+            let name = format!("load-{i}");
+            let member = confgate::join(&http, &link, &name, publish, &options, sink).await;
+            bar.inc(1);
+            if let Err(e) = &member {
+                bar.println(format!("member {i}: {e:#}"));
+            }
+            member
+        }));
+    }
+    let mut members = Vec::new();
+    let mut failed = 0;
+    for join in joins {
+        match join.await {
+            Ok(Ok(m)) => members.push(m),
+            _ => failed += 1,
+        }
+    }
+    bar.finish_and_clear();
+    if members.is_empty() {
+        bail!("no member could join");
+    }
+    tokio::time::sleep(Duration::from_secs(cli.settle)).await;
+
+    // The measurement: one sample a second.
+    let bar = progress(&cli, cli.duration, "measuring");
+    let mut seconds = Vec::new();
+    let first = metrics.snapshot();
+    let first_proc = cli.server_pid.and_then(proc_sample);
+    let measure_started = Instant::now();
+    let mut previous = first.clone();
+    let mut previous_proc = first_proc;
+    for t in 1..=cli.duration {
+        tokio::time::sleep_until((measure_started + Duration::from_secs(t)).into()).await;
+        let now = metrics.snapshot();
+        let proc_now = cli.server_pid.and_then(proc_sample);
+        let d = now.since(&previous);
+        let second = Second {
+            t,
+            rx_packets: d.received,
+            rx_bytes: d.member_bytes.iter().sum(),
+            tx_packets: d.sent_packets,
+            member_min_packets: d.member_packets.iter().copied().min().unwrap_or(0),
+            loss: d.loss(),
+            latency_p50_us: d.latency_quantile(0.5),
+            latency_p99_us: d.latency_quantile(0.99),
+            server_cpu_us: match (proc_now, previous_proc) {
+                (Some(a), Some(b)) => Some(a.cpu_us.saturating_sub(b.cpu_us)),
+                _ => None,
+            },
+            server_rss_bytes: proc_now.map(|p| p.rss_bytes),
+        };
+        bar.set_message(format!(
+            "{} pkt/s in, loss {:.2}%, p99 {}",
+            second.rx_packets,
+            second.loss * 100.0,
+            second
+                .latency_p99_us
+                .map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0))
+        ));
+        bar.inc(1);
+        seconds.push(second);
+        previous = now;
+        previous_proc = proc_now;
+    }
+    bar.finish_and_clear();
+    let whole = previous.since(&first);
+    let elapsed = measure_started.elapsed().as_secs_f64().max(0.001);
+    let summary = summarize(
+        &cli,
+        &metrics,
+        &whole,
+        elapsed,
+        (first_proc, previous_proc),
+        baseline,
+        members.len(),
+        failed,
+    );
+    let report = Report {
+        label: cli.label.clone(),
+        scenario: cli.scenario,
+        srtp: cli.srtp.name(),
+        members: cli.members,
+        conferences,
+        shape,
+        duration_secs: cli.duration,
+        seconds,
+        summary,
+    };
+    print_summary(&report);
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    drop(members);
+    // Give the connections a moment to close cleanly.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    cli: &Cli,
+    metrics: &Metrics,
+    whole: &Snapshot,
+    elapsed: f64,
+    (first_proc, last_proc): (Option<ProcSample>, Option<ProcSample>),
+    baseline: Option<ProcSample>,
+    joined: usize,
+    failed: usize,
+) -> Summary {
+    let mut joins = metrics.join_times();
+    let cpu_us = match (first_proc, last_proc) {
+        (Some(a), Some(b)) => Some(b.cpu_us.saturating_sub(a.cpu_us)),
+        _ => None,
+    };
+    let rx_bytes: u64 = whole.member_bytes.iter().sum();
+    Summary {
+        members_joined: joined,
+        members_failed: failed,
+        members_receiving: whole.member_packets.iter().filter(|p| **p > 0).count(),
+        rx_packets_per_sec: whole.received as f64 / elapsed,
+        rx_mbit_per_sec: rx_bytes as f64 * 8.0 / elapsed / 1e6,
+        tx_packets_per_sec: whole.sent_packets as f64 / elapsed,
+        loss: whole.loss(),
+        latency_p50_us: whole.latency_quantile(0.5),
+        latency_p99_us: whole.latency_quantile(0.99),
+        server_cpu_percent: cpu_us.map(|us| us as f64 / elapsed / 1e4),
+        server_cpu_us_per_packet: cpu_us
+            .filter(|_| whole.received > 0)
+            .map(|us| us as f64 / whole.received as f64),
+        server_rss_bytes: last_proc.map(|p| p.rss_bytes),
+        server_rss_per_member_bytes: match (baseline, last_proc) {
+            (Some(a), Some(b)) if cli.members > 0 => {
+                Some(b.rss_bytes.saturating_sub(a.rss_bytes) as f64 / cli.members as f64)
+            }
+            _ => None,
+        },
+        join_p50_ms: quantile(&mut joins, 0.5) as f64 / 1000.0,
+        join_p99_ms: quantile(&mut joins, 0.99) as f64 / 1000.0,
+    }
+}
+
+fn print_summary(r: &Report) {
+    let s = &r.summary;
+    let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.2}{unit}"));
+    println!(
+        "{} {:?} SRTP {}: {} members ({} failed, {} receiving) in {} conference(s), {} s",
+        r.label,
+        r.scenario,
+        r.srtp,
+        r.members,
+        s.members_failed,
+        s.members_receiving,
+        r.conferences,
+        r.duration_secs
+    );
+    println!(
+        "  received {:.0} pkt/s ({:.1} Mbit/s), sent {:.0} pkt/s, loss {:.3}%",
+        s.rx_packets_per_sec,
+        s.rx_mbit_per_sec,
+        s.tx_packets_per_sec,
+        s.loss * 100.0
+    );
+    println!(
+        "  added latency p50 {} p99 {}; join p50 {:.0} ms p99 {:.0} ms",
+        opt(s.latency_p50_us.map(|us| us as f64 / 1000.0), " ms"),
+        opt(s.latency_p99_us.map(|us| us as f64 / 1000.0), " ms"),
+        s.join_p50_ms,
+        s.join_p99_ms
+    );
+    println!(
+        "  server CPU {} of a core, {} per outgoing packet; RSS {} ({} per member)",
+        opt(s.server_cpu_percent, "%"),
+        opt(s.server_cpu_us_per_packet, " µs"),
+        opt(s.server_rss_bytes.map(|b| b as f64 / 1048576.0), " MiB"),
+        opt(s.server_rss_per_member_bytes.map(|b| b / 1024.0), " KiB"),
+    );
+}
+
+fn progress(cli: &Cli, len: u64, what: &str) -> ProgressBar {
+    if cli.quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{what:>9} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
