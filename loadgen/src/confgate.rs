@@ -55,8 +55,8 @@ pub struct JoinOptions {
 
 /// A member in a conference. Dropping it leaves (the WebSocket and connections close).
 pub struct Member {
-    _publish: Option<Peer>,
-    _subscribe: Arc<Mutex<Option<Peer>>>,
+    publish: Option<Peer>,
+    subscribe: Arc<Mutex<Option<Peer>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -65,6 +65,19 @@ impl Drop for Member {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+impl Member {
+    /// Its connections are up (ICE and DTLS): the subscribe one, and the publish one if any.
+    pub async fn connected(&self) -> bool {
+        let subscribed = self
+            .subscribe
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(Peer::is_connected);
+        subscribed && self.publish.as_ref().is_none_or(Peer::is_connected)
     }
 }
 
@@ -209,8 +222,8 @@ pub async fn join(
         None
     };
     Ok(Member {
-        _publish: publish_peer,
-        _subscribe: subscribe,
+        publish: publish_peer,
+        subscribe,
         tasks: vec![writer, reader, subscriber],
     })
 }

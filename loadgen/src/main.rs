@@ -10,6 +10,7 @@
 //!   join time (link to first packet) being the result.
 
 mod confgate;
+mod janus;
 mod metrics;
 mod payload;
 mod peer;
@@ -28,6 +29,17 @@ use crate::confgate::JoinOptions;
 use crate::metrics::{Metrics, ProcSample, Snapshot, proc_sample, quantile};
 use crate::peer::{MediaShape, Sink, Srtp};
 
+/// The server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Target {
+    /// confgate, through its join links (`--link`).
+    Confgate,
+    /// Janus's VideoRoom plugin over its WebSocket API (`--janus-url`); rooms are made by the
+    /// generator.
+    Janus,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 enum Scenario {
@@ -40,10 +52,18 @@ enum Scenario {
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
+    #[arg(long, value_enum, default_value = "confgate")]
+    target: Target,
     /// Join links of the conferences to use, such as
-    /// http://127.0.0.1:8080/gzbwclient/conference/CODE (one per meeting for s2).
-    #[arg(long = "link", required = true)]
+    /// http://127.0.0.1:8080/gzbwclient/conference/CODE (one per meeting for s2); confgate only.
+    #[arg(long = "link")]
     links: Vec<String>,
+    /// Janus's WebSocket API.
+    #[arg(long, default_value = "ws://127.0.0.1:8188")]
+    janus_url: String,
+    /// Janus VideoRoom rooms are numbered from this one (one per conference).
+    #[arg(long, default_value_t = 7700)]
+    janus_room: u64,
     #[arg(long, value_enum, default_value = "s1")]
     scenario: Scenario,
     /// Members in all: for s1 and s4 one publisher and the rest watching.
@@ -128,6 +148,7 @@ struct Summary {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    target: Target,
     label: String,
     scenario: Scenario,
     srtp: &'static str,
@@ -152,6 +173,21 @@ async fn main() {
     }
 }
 
+/// A member in its conference, on either server; dropping it leaves.
+enum Joined {
+    Confgate(confgate::Member),
+    Janus(janus::Member),
+}
+
+impl Joined {
+    async fn connected(&self) -> bool {
+        match self {
+            Joined::Confgate(m) => m.connected().await,
+            Joined::Janus(m) => m.connected().await,
+        }
+    }
+}
+
 /// Which conference member `i` joins, and whether it publishes.
 fn placement(cli: &Cli, i: usize) -> (usize, bool) {
     match cli.scenario {
@@ -165,7 +201,7 @@ async fn run(cli: Cli) -> Result<()> {
         Scenario::S1 | Scenario::S4 => 1,
         Scenario::S2 => cli.members.div_ceil(cli.meeting_size.max(1)),
     };
-    if cli.links.len() < conferences {
+    if cli.target == Target::Confgate && cli.links.len() < conferences {
         bail!(
             "{} members in meetings of {} need {conferences} links; {} given",
             cli.members,
@@ -209,7 +245,12 @@ async fn run(cli: Cli) -> Result<()> {
         let due = started + Duration::from_secs_f64(i as f64 / cli.join_rate.max(0.1));
         tokio::time::sleep_until(due.into()).await;
         let (conference, publish) = placement(&cli, i);
-        let link = cli.links[conference].clone();
+        let link = cli.links.get(conference).cloned().unwrap_or_default();
+        let (target, janus_url, room) = (
+            cli.target,
+            cli.janus_url.clone(),
+            cli.janus_room + conference as u64,
+        );
         let sink = Sink {
             metrics: Arc::clone(&metrics),
             member: i,
@@ -218,7 +259,14 @@ async fn run(cli: Cli) -> Result<()> {
         let (http, options, bar) = (http.clone(), options.clone(), bar.clone());
         joins.push(tokio::spawn(async move {
             let name = format!("load-{i}");
-            let member = confgate::join(&http, &link, &name, publish, &options, sink).await;
+            let member = match target {
+                Target::Confgate => confgate::join(&http, &link, &name, publish, &options, sink)
+                    .await
+                    .map(Joined::Confgate),
+                Target::Janus => janus::join(&janus_url, room, &name, publish, &options, sink)
+                    .await
+                    .map(Joined::Janus),
+            };
             bar.inc(1);
             if let Err(e) = &member {
                 bar.println(format!("member {i}: {e:#}"));
@@ -239,6 +287,17 @@ async fn run(cli: Cli) -> Result<()> {
         bail!("no member could join");
     }
     tokio::time::sleep(Duration::from_secs(cli.settle)).await;
+    let mut connected = 0;
+    for m in &members {
+        connected += usize::from(m.connected().await);
+    }
+    if !cli.quiet || connected < members.len() {
+        eprintln!(
+            "{} of {} members joined, {connected} with their connections up",
+            members.len(),
+            cli.members
+        );
+    }
 
     // The measurement: one sample a second.
     let bar = progress(&cli, cli.duration, "measuring");
@@ -295,6 +354,7 @@ async fn run(cli: Cli) -> Result<()> {
         failed,
     );
     let report = Report {
+        target: cli.target,
         label: cli.label.clone(),
         scenario: cli.scenario,
         srtp: cli.srtp.name(),

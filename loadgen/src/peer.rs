@@ -147,7 +147,7 @@ pub struct Sink {
 pub struct Peer {
     pub pc: Arc<dyn PeerConnection>,
     /// Set while ICE and DTLS are up.
-    pub connected: Arc<AtomicBool>,
+    connected: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -214,6 +214,10 @@ impl Peer {
             connected,
             tasks: vec![reader],
         })
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Relaxed)
     }
 
     /// Applies a remote offer and returns the answer.
