@@ -142,6 +142,8 @@ struct Summary {
     server_cpu_us_per_packet: Option<f64>,
     server_rss_bytes: Option<u64>,
     server_rss_per_member_bytes: Option<f64>,
+    /// The generator's own CPU use, % of a core: near 100 it, not the server, is the limit.
+    generator_cpu_percent: Option<f64>,
     join_p50_ms: f64,
     join_p99_ms: f64,
 }
@@ -153,6 +155,8 @@ struct Report {
     scenario: Scenario,
     srtp: &'static str,
     members: usize,
+    /// Members per meeting (s2).
+    meeting_size: Option<usize>,
     conferences: usize,
     shape: MediaShape,
     duration_secs: u64,
@@ -304,6 +308,7 @@ async fn run(cli: Cli) -> Result<()> {
     let mut seconds = Vec::new();
     let first = metrics.snapshot();
     let first_proc = cli.server_pid.and_then(proc_sample);
+    let own_first = proc_sample(std::process::id());
     let measure_started = Instant::now();
     let mut previous = first.clone();
     let mut previous_proc = first_proc;
@@ -343,7 +348,11 @@ async fn run(cli: Cli) -> Result<()> {
     bar.finish_and_clear();
     let whole = previous.since(&first);
     let elapsed = measure_started.elapsed().as_secs_f64().max(0.001);
-    let summary = summarize(
+    let own_cpu = match (own_first, proc_sample(std::process::id())) {
+        (Some(a), Some(b)) => Some(b.cpu_us.saturating_sub(a.cpu_us) as f64 / elapsed / 1e4),
+        _ => None,
+    };
+    let mut summary = summarize(
         &cli,
         &metrics,
         &whole,
@@ -353,12 +362,14 @@ async fn run(cli: Cli) -> Result<()> {
         members.len(),
         failed,
     );
+    summary.generator_cpu_percent = own_cpu;
     let report = Report {
         target: cli.target,
         label: cli.label.clone(),
         scenario: cli.scenario,
         srtp: cli.srtp.name(),
         members: cli.members,
+        meeting_size: (cli.scenario == Scenario::S2).then_some(cli.meeting_size),
         conferences,
         shape,
         duration_secs: cli.duration,
@@ -414,6 +425,7 @@ fn summarize(
             }
             _ => None,
         },
+        generator_cpu_percent: None,
         join_p50_ms: quantile(&mut joins, 0.5) as f64 / 1000.0,
         join_p99_ms: quantile(&mut joins, 0.99) as f64 / 1000.0,
     }
@@ -453,6 +465,10 @@ fn print_summary(r: &Report) {
         opt(s.server_cpu_us_per_packet, " µs"),
         opt(s.server_rss_bytes.map(|b| b as f64 / 1048576.0), " MiB"),
         opt(s.server_rss_per_member_bytes.map(|b| b / 1024.0), " KiB"),
+    );
+    println!(
+        "  generator CPU {} of a core",
+        opt(s.generator_cpu_percent, "%")
     );
 }
 

@@ -1,0 +1,382 @@
+//! `confgate-bench-report`: reads the JSON results of `confgate-loadgen` runs (confgate and
+//! Janus, the same scenarios and SRTP profiles) and puts them side by side: server CPU-µs per
+//! outgoing packet, the knee (the most members with loss ≤ 0.5% and p99 added latency ≤ 5 ms),
+//! memory per member, join time p50 and p99, each with the ratio confgate/Janus. Writes one
+//! JSON file, a Markdown table and SVG charts.
+//!
+//!   confgate-bench-report --out bench-results/2026-11-28 RUN.json...
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The knee's limits.
+const KNEE_LOSS: f64 = 0.005;
+const KNEE_P99_US: u64 = 5_000;
+
+#[derive(Debug, Clone)]
+struct Run {
+    label: String,
+    scenario: String,
+    srtp: String,
+    members: u64,
+    loss: f64,
+    p99_us: Option<u64>,
+    cpu_us_per_packet: Option<f64>,
+    rss_per_member: Option<f64>,
+    join_p50_ms: f64,
+    join_p99_ms: f64,
+    receiving: u64,
+}
+
+impl Run {
+    fn from_json(v: &Value) -> Option<Run> {
+        let s = &v["summary"];
+        let scenario = v["scenario"].as_str()?;
+        // Meetings of different sizes are different loads.
+        let scenario = match v["meeting_size"].as_u64() {
+            Some(k) => format!("{scenario} meetings of {k}"),
+            None => scenario.to_owned(),
+        };
+        Some(Run {
+            label: v["label"].as_str()?.to_owned(),
+            scenario,
+            srtp: v["srtp"].as_str()?.to_owned(),
+            members: v["members"].as_u64()?,
+            loss: s["loss"].as_f64()?,
+            p99_us: s["latency_p99_us"].as_u64(),
+            cpu_us_per_packet: s["server_cpu_us_per_packet"].as_f64(),
+            rss_per_member: s["server_rss_per_member_bytes"].as_f64(),
+            join_p50_ms: s["join_p50_ms"].as_f64()?,
+            join_p99_ms: s["join_p99_ms"].as_f64()?,
+            receiving: s["members_receiving"].as_u64()?,
+        })
+    }
+
+    /// Every viewer received, loss and p99 latency within the knee's limits.
+    fn healthy(&self) -> bool {
+        self.receiving + 1 >= self.members
+            && self.loss <= KNEE_LOSS
+            && self.p99_us.is_some_and(|p| p <= KNEE_P99_US)
+    }
+}
+
+/// One row of the side-by-side table.
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    scenario: String,
+    srtp: String,
+    metric: String,
+    unit: String,
+    confgate: Option<f64>,
+    janus: Option<f64>,
+    /// confgate / Janus.
+    ratio: Option<f64>,
+    /// Lower is better for this metric.
+    lower_is_better: bool,
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// The mean of `f` over the runs that have it.
+fn mean(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
+    let values: Vec<f64> = runs.iter().filter_map(|r| f(r)).collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The most members of a healthy run of the s1 sweep.
+fn knee(runs: &[&Run]) -> Option<f64> {
+    runs.iter()
+        .filter(|r| r.healthy())
+        .map(|r| r.members as f64)
+        .max_by(f64::total_cmp)
+}
+
+fn rows(runs: &[Run]) -> Vec<Row> {
+    let mut groups: BTreeMap<(String, String), Vec<&Run>> = BTreeMap::new();
+    for r in runs {
+        groups
+            .entry((r.scenario.clone(), r.srtp.clone()))
+            .or_default()
+            .push(r);
+    }
+    let mut out = Vec::new();
+    for ((scenario, srtp), group) in &groups {
+        let of = |server: &str| -> Vec<&Run> {
+            group
+                .iter()
+                .copied()
+                .filter(|r| r.label.eq_ignore_ascii_case(server))
+                .collect()
+        };
+        let (c, j) = (of("confgate"), of("janus"));
+        let mut push =
+            |metric: &str, unit: &str, lower: bool, f: &dyn Fn(&[&Run]) -> Option<f64>| {
+                let (a, b) = (f(&c), f(&j));
+                out.push(Row {
+                    scenario: scenario.clone(),
+                    srtp: srtp.clone(),
+                    metric: metric.to_owned(),
+                    unit: unit.to_owned(),
+                    confgate: a,
+                    janus: b,
+                    ratio: ratio(a, b),
+                    lower_is_better: lower,
+                });
+            };
+        // CPU per packet from the healthy runs (an overloaded run measures its backlog).
+        push("server CPU per outgoing packet", "µs", true, &|rs| {
+            let healthy: Vec<&Run> = rs.iter().copied().filter(|r| r.healthy()).collect();
+            mean(if healthy.is_empty() { rs } else { &healthy }, |r| {
+                r.cpu_us_per_packet
+            })
+        });
+        if scenario == "s1" {
+            push(
+                "knee: most members, loss ≤ 0.5%, p99 ≤ 5 ms",
+                "members",
+                false,
+                &knee,
+            );
+        }
+        push("memory per member", "KiB", true, &|rs| {
+            mean(rs, |r| r.rss_per_member.map(|b| b / 1024.0))
+        });
+        push("join time p50", "ms", true, &|rs| {
+            mean(rs, |r| Some(r.join_p50_ms))
+        });
+        push("join time p99", "ms", true, &|rs| {
+            mean(rs, |r| Some(r.join_p99_ms))
+        });
+    }
+    out
+}
+
+fn fmt(v: Option<f64>) -> String {
+    match v {
+        None => "–".to_owned(),
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) if v >= 10.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+fn markdown(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| scenario | SRTP | metric | confgate | Janus | confgate/Janus |\n|---|---|---|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} ({}) | {} | {} | {} |",
+            r.scenario.replacen('s', "S", 1),
+            r.srtp,
+            r.metric,
+            r.unit,
+            fmt(r.confgate),
+            fmt(r.janus),
+            r.ratio.map_or("–".to_owned(), |x| format!("{x:.2}×"))
+        );
+    }
+    s
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A horizontal bar chart of confgate and Janus per row of one metric.
+fn bar_chart(title: &str, unit: &str, bars: &[(String, Option<f64>, Option<f64>)]) -> String {
+    let (width, row_h, left, top) = (760.0, 46.0, 230.0, 50.0);
+    let height = top + row_h * bars.len() as f64 + 40.0;
+    let max = bars
+        .iter()
+        .flat_map(|(_, a, b)| [*a, *b])
+        .flatten()
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
+    let scale = (width - left - 90.0) / max;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"24\" font-size=\"16\" font-weight=\"bold\">{}</text>\n\
+         <rect x=\"{}\" y=\"12\" width=\"12\" height=\"12\" fill=\"#2a7ab9\"/><text x=\"{}\" y=\"23\">confgate</text>\n\
+         <rect x=\"{}\" y=\"12\" width=\"12\" height=\"12\" fill=\"#d9822b\"/><text x=\"{}\" y=\"23\">Janus</text>\n",
+        escape(&format!("{title} ({unit})")),
+        width - 200.0,
+        width - 184.0,
+        width - 110.0,
+        width - 94.0,
+    );
+    for (i, (label, a, b)) in bars.iter().enumerate() {
+        let y = top + row_h * i as f64;
+        let _ = writeln!(
+            s,
+            "<text x=\"10\" y=\"{}\">{}</text>",
+            y + 24.0,
+            escape(label)
+        );
+        for (k, (v, color)) in [(a, "#2a7ab9"), (b, "#d9822b")].into_iter().enumerate() {
+            let by = y + 4.0 + k as f64 * 18.0;
+            match v {
+                Some(v) => {
+                    let w = (v * scale).max(1.0);
+                    let _ = writeln!(
+                        s,
+                        "<rect x=\"{left}\" y=\"{by}\" width=\"{w:.1}\" height=\"15\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                        left + w + 6.0,
+                        by + 12.0,
+                        fmt(Some(*v))
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "<text x=\"{left}\" y=\"{:.1}\" fill=\"#888\">no result</text>",
+                        by + 12.0
+                    );
+                }
+            }
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn main() -> Result<()> {
+    let mut out: Option<PathBuf> = None;
+    let mut inputs = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next().map(PathBuf::from),
+            "-h" | "--help" => {
+                println!(
+                    "usage: confgate-bench-report --out PREFIX RUN.json...\n\nWrites PREFIX.json, PREFIX.md and PREFIX-<metric>.svg, and prints the table."
+                );
+                return Ok(());
+            }
+            _ => inputs.push(PathBuf::from(a)),
+        }
+    }
+    let out = out.context("--out PREFIX is required")?;
+    let mut runs = Vec::new();
+    let mut raw = Vec::new();
+    for path in &inputs {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        match Run::from_json(&v) {
+            Some(run) => runs.push(run),
+            None => eprintln!("{}: not a confgate-loadgen result; skipped", path.display()),
+        }
+        raw.push(v);
+    }
+    anyhow::ensure!(!runs.is_empty(), "no results to report");
+    let rows = rows(&runs);
+    let table = markdown(&rows);
+    print!("{table}");
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let json = serde_json::json!({"rows": rows, "runs": raw});
+    std::fs::write(
+        out.with_extension("json"),
+        serde_json::to_vec_pretty(&json)?,
+    )?;
+    std::fs::write(out.with_extension("md"), &table)?;
+    let stem = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("bench")
+        .to_owned();
+    let mut metrics: Vec<(&str, &str)> = Vec::new();
+    for r in &rows {
+        if !metrics.iter().any(|(m, _)| *m == r.metric) {
+            metrics.push((&r.metric, &r.unit));
+        }
+    }
+    for (i, (metric, unit)) in metrics.iter().enumerate() {
+        let bars: Vec<(String, Option<f64>, Option<f64>)> = rows
+            .iter()
+            .filter(|r| r.metric == *metric)
+            .map(|r| {
+                (
+                    format!("{} {}", r.scenario.replacen('s', "S", 1), r.srtp),
+                    r.confgate,
+                    r.janus,
+                )
+            })
+            .collect();
+        let path = out.with_file_name(format!(
+            "{stem}-{}.svg",
+            ["cpu", "knee", "memory", "join-p50", "join-p99"]
+                .get(i)
+                .copied()
+                .unwrap_or("chart")
+        ));
+        std::fs::write(&path, bar_chart(metric, unit, &bars))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(label: &str, members: u64, loss: f64, p99: u64, cpu: f64) -> Run {
+        Run {
+            label: label.into(),
+            scenario: "s1".into(),
+            srtp: "AEAD_AES_128_GCM".into(),
+            members,
+            loss,
+            p99_us: Some(p99),
+            cpu_us_per_packet: Some(cpu),
+            rss_per_member: Some(2048.0),
+            join_p50_ms: 100.0,
+            join_p99_ms: 200.0,
+            receiving: members - 1,
+        }
+    }
+
+    #[test]
+    fn the_knee_is_the_largest_healthy_run_and_ratios_compare_the_servers() {
+        let runs = vec![
+            run("confgate", 9, 0.0, 900, 4.0),
+            run("confgate", 17, 0.001, 4_000, 4.2),
+            run("confgate", 33, 0.02, 9_000, 6.0),
+            run("janus", 9, 0.0, 1_000, 8.0),
+            run("janus", 17, 0.01, 7_000, 12.0),
+        ];
+        let rows = rows(&runs);
+        let knee = rows
+            .iter()
+            .find(|r| r.metric.starts_with("knee"))
+            .expect("knee row");
+        assert_eq!((knee.confgate, knee.janus), (Some(17.0), Some(9.0)));
+        let cpu = rows
+            .iter()
+            .find(|r| r.metric.contains("CPU"))
+            .expect("cpu row");
+        // Healthy runs only: (4.0 + 4.2) / 2 against 8.0.
+        assert!((cpu.ratio.expect("ratio") - 4.1 / 8.0).abs() < 1e-9);
+        let md = markdown(&rows);
+        assert!(md.contains("| S1 | AEAD_AES_128_GCM | knee"), "{md}");
+        let svg = bar_chart("t", "µs", &[("S1".into(), Some(1.0), None)]);
+        assert!(svg.starts_with("<svg") && svg.contains("no result"));
+    }
+}

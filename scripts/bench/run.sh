@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The side-by-side media benchmark: confgate and Janus 1.1.2 (VideoRoom), the
+# same load generator, the same scenarios, each with the SRTP profile pinned to
+# AES-CM and then to AES-GCM. Everything runs in the network namespace of
+# netns.sh (Janus cannot use loopback), the generator pinned to core 0 and the
+# server to core 1.
+#
+#   scripts/bench/run.sh [--quick] [--only confgate|janus]
+#
+# Scenarios (confgate-loadgen --help):
+#   S1  one publisher, N viewers, N swept: the knee is the most members with
+#       loss <= 0.5% and p99 added latency <= 5 ms;
+#   S2  all-to-all meetings of 4, 8 and 16 (16 members in all each time);
+#   S4  a join storm: 40 viewers joining at 20 a second (join time).
+# (S3, plain RTP in through the MCU bridge, is not driven yet.)
+#
+# Writes bench-results/<date>.json, .md and -<metric>.svg, and prints the
+# table. Needs root (namespaces), Debian's janus (installed if missing).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$root/scripts/bench"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confgate-target}"
+
+quick=0
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --only) only="$2"; shift ;;
+    *) echo "usage: $0 [--quick] [--only confgate|janus]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: must run as root (network namespaces)" >&2; exit 1; }
+nproc_=$(nproc)
+if [ "$nproc_" -lt 2 ]; then
+  echo "run.sh: needs 2 cores (generator and server on one each); this machine has $nproc_" >&2
+  exit 1
+fi
+
+IP=10.77.0.1
+PORT=18080
+GEN_CPU=0
+SERVER_CPU=1
+if [ "$quick" = 1 ]; then
+  S1_SWEEP="5 17"; S2_SIZES="4"; S4_MEMBERS=20; DURATION=5
+else
+  S1_SWEEP="5 9 17 33 65"; S2_SIZES="4 8 16"; S4_MEMBERS=40; DURATION=10
+fi
+S2_MEMBERS=16
+
+echo "== building (release)"
+cargo build --release -q -p confgate -p confgate-loadgen
+bin="$CARGO_TARGET_DIR/release"
+
+work="$(mktemp -d /tmp/cgbench-run.XXXXXX)"
+results="$work/results"
+mkdir -p "$results"
+server_pid=""
+confgate_pid=""
+cleanup() {
+  [ -n "$confgate_pid" ] && kill "$confgate_pid" 2>/dev/null || true
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  "$here/janus.sh" stop >/dev/null 2>&1 || true
+  "$here/netns.sh" down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+"$here/netns.sh" up >/dev/null
+ns() { "$here/netns.sh" exec "$@"; }
+started=$(date +%s)
+
+# One run of the generator; $1 = result name, the rest its options.
+loadgen() {
+  local name="$1"; shift
+  echo "-- $name"
+  ns taskset -c "$GEN_CPU" "$bin/confgate-loadgen" --bind-ip "$IP" --duration "$DURATION" \
+    --json "$results/$name.json" "$@" || echo "   ($name failed; its result is missing)"
+}
+
+# --- confgate --------------------------------------------------------------
+# A fresh server for every run: its CPU time and memory are that run's alone.
+CONFGATE_DATA="$work/confgate-data"
+start_confgate() {
+  rm -rf "$CONFGATE_DATA"
+  ns env CONFGATE_MEDIA__BIND_IP="$IP" RUST_LOG=warn taskset -c "$SERVER_CPU" \
+    "$bin/confgate" --data-dir "$CONFGATE_DATA" --plain-http --listen "$IP:$PORT" \
+    --public-url "http://$IP:$PORT" serve --no-demo >>"$work/confgate.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 50); do
+    ns curl -sf "http://$IP:$PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  ns curl -sf "http://$IP:$PORT/healthz" >/dev/null || { tail -20 "$work/confgate.log"; exit 1; }
+  # The confgate process itself (under the namespace and taskset wrappers).
+  confgate_pid=$(pgrep -f -- "--data-dir $CONFGATE_DATA --plain-http" | tail -1)
+}
+stop_confgate() {
+  kill "$confgate_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+# A conference's join link.
+link() {
+  local code
+  code=$("$bin/confgate" --data-dir "$CONFGATE_DATA" conference create --name bench --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["links"][0].rsplit("/",1)[1])')
+  echo "http://$IP:$PORT/gzbwclient/conference/$code"
+}
+confgate_run() {
+  local name="$1"; shift
+  start_confgate
+  local links=()
+  for _ in $(seq 1 "$1"); do links+=(--link "$(link)"); done
+  shift
+  loadgen "confgate-$name" --label confgate --server-pid "$confgate_pid" "${links[@]}" "$@"
+  stop_confgate
+}
+
+run_confgate() {
+  echo "== confgate on core $SERVER_CPU"
+  for srtp in aes-cm aes-gcm; do
+    for n in $S1_SWEEP; do
+      confgate_run "s1-$srtp-$n" 1 --srtp "$srtp" --scenario s1 --members "$n"
+    done
+    for size in $S2_SIZES; do
+      confgate_run "s2-$srtp-$size" $((S2_MEMBERS / size)) --srtp "$srtp" --scenario s2 \
+        --members "$S2_MEMBERS" --meeting-size "$size"
+    done
+    confgate_run "s4-$srtp" 1 --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
+  done
+}
+
+# --- Janus -----------------------------------------------------------------
+janus_run() {
+  local name="$1"; shift
+  "$here/janus.sh" start --event-loops 1 --cpu "$SERVER_CPU" >>"$work/janus-start.log"
+  local pid
+  pid=$(cat "${CGBENCH_JANUS_STATE:-/run/cgbench-janus}/pid")
+  loadgen "janus-$name" --target janus --label janus --server-pid "$pid" --janus-room 7700 "$@"
+  "$here/janus.sh" stop >/dev/null
+}
+
+run_janus() {
+  echo "== Janus on core $SERVER_CPU (one shared event loop)"
+  for srtp in aes-cm aes-gcm; do
+    for n in $S1_SWEEP; do
+      janus_run "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n"
+    done
+    for size in $S2_SIZES; do
+      janus_run "s2-$srtp-$size" --srtp "$srtp" --scenario s2 --members "$S2_MEMBERS" \
+        --meeting-size "$size"
+    done
+    janus_run "s4-$srtp" --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
+  done
+}
+
+[ "$only" = "janus" ] || run_confgate
+[ "$only" = "confgate" ] || run_janus
+
+mkdir -p bench-results
+out="bench-results/$(date -u +%Y-%m-%d)"
+echo "== results ($(( $(date +%s) - started )) s of runs)"
+"$bin/confgate-bench-report" --out "$out" "$results"/*.json
+echo "raw results and logs: $work"
