@@ -146,6 +146,10 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
     }
 }
 
+/// A request that takes this long is logged: a page's requests are answered in
+/// order, so it delayed every later one.
+const SLOW_REQUEST: Duration = Duration::from_millis(500);
+
 struct Session {
     state: Arc<AppState>,
     id: SessionId,
@@ -350,7 +354,17 @@ impl Session {
             }
             Err(limited)
         } else {
+            let started = Instant::now();
             let result = self.dispatch(&request).await;
+            let took = started.elapsed();
+            if took >= SLOW_REQUEST {
+                tracing::warn!(
+                    method = %request.method,
+                    user_id = %self.user.user_id,
+                    took_ms = took.as_millis() as u64,
+                    "slow request: later requests on this connection waited for it"
+                );
+            }
             if request.method == "conference.leave" && result.is_ok() {
                 flow = Flow::Close("left the conference");
             }
