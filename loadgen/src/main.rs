@@ -9,12 +9,6 @@
 //! - `s4`: a join storm: `--members` viewers join one publisher's conference at `--join-rate`,
 //!   join time (link to first packet) being the result.
 
-mod confgate;
-mod janus;
-mod metrics;
-mod payload;
-mod peer;
-
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,9 +19,11 @@ use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::confgate::JoinOptions;
-use crate::metrics::{Metrics, ProcSample, Snapshot, proc_sample, quantile};
-use crate::peer::{MediaShape, Sink, Srtp};
+use confgate_loadgen::confgate::{self, JoinOptions};
+use confgate_loadgen::janus;
+use confgate_loadgen::metrics::{Metrics, ProcSample, Snapshot, proc_sample, quantile};
+use confgate_loadgen::payload;
+use confgate_loadgen::peer::{MediaShape, Sink, Srtp};
 
 /// The server under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -234,13 +230,16 @@ async fn run(cli: Cli) -> Result<()> {
         .context("HTTP client")?;
     let baseline = cli.server_pid.and_then(proc_sample);
     let bar = progress(&cli, cli.members as u64, "joining");
-    bar.println(format!(
-        "{}: {:?}, {} members in {conferences} conference(s), SRTP {}",
-        cli.label,
-        cli.scenario,
-        cli.members,
-        cli.srtp.name()
-    ));
+    say(
+        &bar,
+        format!(
+            "{}: {:?}, {} members in {conferences} conference(s), SRTP {}",
+            cli.label,
+            cli.scenario,
+            cli.members,
+            cli.srtp.name()
+        ),
+    );
 
     // Joins at the join rate, each in its own task.
     let started = Instant::now();
@@ -273,7 +272,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             bar.inc(1);
             if let Err(e) = &member {
-                bar.println(format!("member {i}: {e:#}"));
+                say(&bar, format!("member {i}: {e:#}"));
             }
             member
         }));
@@ -470,6 +469,15 @@ fn print_summary(r: &Report) {
         "  generator CPU {} of a core",
         opt(s.generator_cpu_percent, "%")
     );
+}
+
+/// A line above the progress bar, or on stderr when there is none (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 fn progress(cli: &Cli, len: u64, what: &str) -> ProgressBar {
