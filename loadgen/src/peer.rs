@@ -40,6 +40,9 @@ use webrtc::peer_connection::{
 use crate::metrics::Metrics;
 use crate::payload;
 
+/// The pause between a member's ICE connectivity checks.
+const CHECK_INTERVAL_MS: u64 = 50;
+
 pub const AUDIO_PT: u8 = 111;
 pub const VIDEO_PT: u8 = 96;
 
@@ -186,6 +189,10 @@ impl Peer {
         let setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_srtp_protection_profiles(vec![srtp.profile()])
+            // Connectivity checks paced like a browser's (Ta = 50 ms), not webrtc-rs's 200 ms:
+            // against an ICE-lite server the member's agent decides when a pair is nominated,
+            // so its pacing is part of every join time measured. 28 attempts keep rtc's 1.4 s.
+            .with_ice_connection_attempts(Some(Duration::from_millis(CHECK_INTERVAL_MS)), Some(28))
             .build();
         let (tracks_tx, mut tracks_rx) = mpsc::unbounded_channel::<Arc<dyn TrackRemote>>();
         let connected = Arc::new(AtomicBool::new(false));
