@@ -13,20 +13,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use common::amqp::broker_url;
 use common::{Backend, TestServer};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::{Value, json};
-
-fn broker_url() -> String {
-    std::env::var("CONFGATE_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
 
 fn rabbitmqctl(args: &[&str]) {
     let status = std::process::Command::new("rabbitmqctl")
@@ -134,27 +130,7 @@ async fn a_thousand_events_while_the_broker_restarts() {
 
     // Another system's durable queue on the exchange: it outlives the restart.
     let (connection, channel) = connect().await;
-    channel
-        .queue_declare(
-            outside_queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue");
-    channel
-        .queue_bind(
-            outside_queue.as_str().into(),
-            exchange.as_str().into(),
-            format!("conf.{}.#", conf.conf_id).as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind");
+    common::amqp::conference_queue(&channel, &outside_queue, &exchange, &conf.conf_id).await;
     let _ = connection.close(200, "declared".into()).await;
 
     let member = |name: &'static str| {

@@ -3,12 +3,15 @@
 //! connections. Each test has its own exchange, node ids and conference ids,
 //! so tests run in parallel and again and again.
 
+mod common;
+
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::amqp::broker_url;
 use confgate::events::{AmqpBus, AmqpConfig, BusMessage, EventBus};
 use confgate_signalling::events::{ConferenceEvent, EventKind, MemberRole};
 use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
@@ -17,11 +20,6 @@ use tokio::sync::mpsc;
 
 /// How long a test waits for one delivery before calling it lost.
 const DELIVERY_WAIT: Duration = Duration::from_secs(15);
-
-fn broker_url() -> String {
-    std::env::var("CONFGATE_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
 
 fn init_logs() {
     let _ = tracing_subscriber::fmt()

@@ -8,20 +8,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::amqp::broker_url;
 use common::{Backend, TestServer};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicPublishOptions, ExchangeDeleteOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::{Value, json};
-
-fn broker_url() -> String {
-    std::env::var("CONFGATE_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_go_out_on_the_exchange_and_other_systems_events_come_in() {
@@ -40,42 +32,8 @@ async fn events_go_out_on_the_exchange_and_other_systems_events_come_in() {
     let conf = t.conference("bus", Some("919191")).await;
 
     // What a consumer of the exchange sees: a queue bound to the conference.
-    let connection = Connection::connect(&broker_url(), ConnectionProperties::default())
-        .await
-        .expect("broker");
-    let channel = connection.create_channel().await.expect("channel");
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue");
-    // The server declared the exchange when it connected.
-    channel
-        .queue_bind(
-            queue.name().as_str().into(),
-            exchange.as_str().into(),
-            format!("conf.{}.#", conf.conf_id).as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind");
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().as_str().into(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
+    let (connection, channel, mut consumer) =
+        common::amqp::conference_consumer(&exchange, &conf.conf_id).await;
 
     let j = t.join("919191", "Alice").await;
     let user_id = j["userId"].as_str().expect("id").to_string();
@@ -249,41 +207,8 @@ async fn a_thousand_events_through_a_broken_broker_and_a_dropped_socket() {
     let conf = t.conference("thousand", Some("929292")).await;
 
     // An outside consumer of the conference's events.
-    let connection = Connection::connect(&broker_url(), ConnectionProperties::default())
-        .await
-        .expect("broker");
-    let channel = connection.create_channel().await.expect("channel");
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue");
-    channel
-        .queue_bind(
-            queue.name().as_str().into(),
-            exchange.as_str().into(),
-            format!("conf.{}.#", conf.conf_id).as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind");
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().as_str().into(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
+    let (connection, channel, mut consumer) =
+        common::amqp::conference_consumer(&exchange, &conf.conf_id).await;
     let outside = tokio::spawn(async move {
         let mut seen = std::collections::BTreeSet::new();
         while let Ok(Some(Ok(delivery))) =

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod amqp;
 pub mod sipp;
 
 use std::sync::atomic::{AtomicU32, Ordering};
