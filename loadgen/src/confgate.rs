@@ -5,23 +5,23 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::peer::{MediaShape, Peer, Sink, Srtp};
+use crate::ws::spawn_json_socket;
 
 /// A JSON-RPC 2.0 client over one WebSocket.
 struct Rpc {
     out: mpsc::UnboundedSender<Message>,
-    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
+    pending: Arc<StdMutex<HashMap<u64, oneshot::Sender<Value>>>>,
     next: AtomicU64,
 }
 
@@ -29,7 +29,7 @@ impl Rpc {
     async fn request(&self, method: &str, params: Value) -> Result<Value> {
         let id = self.next.fetch_add(1, Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().await.insert(id, tx);
+        lock(&self.pending).insert(id, tx);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.out
             .send(Message::text(body.to_string()))
@@ -43,6 +43,11 @@ impl Rpc {
         }
         Ok(reply.get("result").cloned().unwrap_or(Value::Null))
     }
+}
+
+/// The replies awaited; a poisoned lock still holds them.
+fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What a member needs to join.
@@ -128,37 +133,24 @@ pub async fn join(
     let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .with_context(|| format!("WebSocket {gateway}"))?;
-    let (mut write, mut read) = socket.split();
-    let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
-    let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
+    let pending: Arc<StdMutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
     let (notify_tx, mut notifications) = mpsc::unbounded_channel::<Value>();
-    let writer = tokio::spawn(async move {
-        while let Some(message) = out_rx.recv().await {
-            if write.send(message).await.is_err() {
-                return;
-            }
-        }
-    });
-    let reader = {
-        let pending = Arc::clone(&pending);
-        tokio::spawn(async move {
-            while let Some(Ok(message)) = read.next().await {
-                let Message::Text(text) = message else {
-                    continue;
-                };
-                let Ok(value) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
+    let (out, [writer, reader]) = spawn_json_socket(
+        socket,
+        {
+            let pending = Arc::clone(&pending);
+            move |value| {
                 if value.get("method").is_some() {
                     let _ = notify_tx.send(value);
                 } else if let Some(id) = value.get("id").and_then(Value::as_u64)
-                    && let Some(tx) = pending.lock().await.remove(&id)
+                    && let Some(tx) = lock(&pending).remove(&id)
                 {
                     let _ = tx.send(value);
                 }
             }
-        })
-    };
+        },
+        || {},
+    );
     let rpc = Arc::new(Rpc {
         out,
         pending,

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -31,6 +30,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::confgate::JoinOptions;
 use crate::peer::{Peer, Sink};
+use crate::ws::spawn_json_socket;
 
 /// How long a request may wait for its reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -261,30 +261,15 @@ impl Janus {
         let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .with_context(|| format!("WebSocket {url}"))?;
-        let (mut write, mut read) = socket.split();
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (notify_tx, notifications) = mpsc::unbounded_channel::<Value>();
         let transactions: Arc<StdMutex<Transactions>> = Arc::default();
         // The writer ends when every sender is gone, after sending what was queued (the
         // goodbye of a member that leaves).
-        tokio::spawn(async move {
-            while let Some(message) = out_rx.recv().await {
-                if write.send(message).await.is_err() {
-                    return;
-                }
-            }
-            let _ = write.close().await;
-        });
-        {
-            let transactions = Arc::clone(&transactions);
-            tokio::spawn(async move {
-                while let Some(Ok(message)) = read.next().await {
-                    let Message::Text(text) = message else {
-                        continue;
-                    };
-                    let Ok(value) = serde_json::from_str::<Value>(&text) else {
-                        continue;
-                    };
+        let (out, _) = spawn_json_socket(
+            socket,
+            {
+                let transactions = Arc::clone(&transactions);
+                move |value| {
                     let routed = match transactions.lock() {
                         Ok(mut t) => t.route(value),
                         Err(_) => return,
@@ -293,12 +278,17 @@ impl Janus {
                         let _ = notify_tx.send(value);
                     }
                 }
+            },
+            {
+                let transactions = Arc::clone(&transactions);
                 // The socket is gone: fail whoever waits.
-                if let Ok(mut t) = transactions.lock() {
-                    t.waiting.clear();
+                move || {
+                    if let Ok(mut t) = transactions.lock() {
+                        t.waiting.clear();
+                    }
                 }
-            });
-        }
+            },
+        );
         let janus = Arc::new(Janus { out, transactions });
         Ok((janus, notifications))
     }

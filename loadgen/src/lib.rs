@@ -7,3 +7,4 @@ pub mod janus;
 pub mod metrics;
 pub mod payload;
 pub mod peer;
+pub mod ws;
