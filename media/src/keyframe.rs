@@ -140,6 +140,18 @@ impl KeyframeRequests {
         true
     }
 
+    /// Somebody needs a keyframe that cannot be asked for yet (the publisher's source is not
+    /// known): the next [`poll`](Self::poll) that can ask, asks.
+    pub(crate) fn defer(&mut self) {
+        self.deferred = true;
+    }
+
+    /// A request is sent now, whatever is outstanding (the earlier one could not be
+    /// delivered).
+    pub(crate) fn resend(&mut self, now: Instant) {
+        self.sent(now);
+    }
+
     /// Called on every timer tick: `true` if a PLI must be sent now. `waiting` says whether some
     /// subscriber is still holding video back for a keyframe.
     pub(crate) fn poll(&mut self, now: Instant, waiting: bool) -> bool {

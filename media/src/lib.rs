@@ -129,12 +129,15 @@
 //! receiver reports are generated or relayed; an MCU behind NAT (another source IP than its
 //! SDP's) is not heard; codecs are not negotiated with the MCU here (payload types only).
 
+mod batch;
 mod demux;
 mod keyframe;
 mod mcu;
 mod mcu_rtcp;
 mod media_loop;
 mod peer;
+
+pub use peer::{DELIVER_SLOT, DeliverKeyframeRequests};
 mod rewrite;
 mod router;
 mod sdp;

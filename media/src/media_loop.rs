@@ -29,6 +29,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::SendBatch;
 use crate::demux::Demux;
 use crate::keyframe::{KeyframeRequests, VideoCodec, starts_keyframe};
 use crate::mcu::{self, McuInbound, McuStreamState};
@@ -246,6 +247,7 @@ pub(crate) async fn spawn(
         mcu_legs: Vec::new(),
         mcu_by_member: HashMap::new(),
         send_buf: Vec::with_capacity(MAX_DATAGRAM),
+        batch: SendBatch::default(),
     };
     tokio::spawn(media_loop.run(command_rx));
     Ok(LoopHandle {
@@ -330,6 +332,8 @@ struct MediaLoop {
     mcu_by_member: HashMap<MemberKey, usize>,
     /// Outgoing plain RTP/RTCP is built here: one buffer, reused for every packet.
     send_buf: Vec<u8>,
+    /// The copies of the packet being forwarded, sent together.
+    batch: SendBatch,
 }
 
 impl MediaLoop {
@@ -456,6 +460,7 @@ impl MediaLoop {
             peers,
             socket,
             counters,
+            batch,
             ..
         } = self;
         let outcome = forward_packet(router, member, kind, &packet, now, |subscriber, out| {
@@ -472,8 +477,10 @@ impl MediaLoop {
                 Counters::add(&counters.dropped, 1);
             }
             subscriber.timeout_stale = true;
-            send_all(socket, &mut subscriber.pc, counters);
+            batch.queue(&mut subscriber.pc);
         });
+        let dropped = batch.send(socket);
+        Counters::add(&self.counters.dropped, dropped as u64);
         Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
         Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
         Counters::add(&self.counters.dropped, u64::from(outcome.dropped));
@@ -1086,6 +1093,12 @@ impl MediaLoop {
                 MediaEvent::Disconnected { member, leg }
             });
         }
+        if state == RTCPeerConnectionState::Connected
+            && leg == Leg::Publish
+            && let Some(request) = self.router.publisher_connected(member, now)
+        {
+            self.send_pli(request, now);
+        }
         if state == RTCPeerConnectionState::Connected && leg == Leg::Subscribe {
             for request in self.router.activate_subscriber(key, now) {
                 self.send_pli(request, now);
@@ -1268,7 +1281,11 @@ impl MediaLoop {
         while !self.demux.ufrag_free(&ufrag) {
             ufrag = peer::ice_string(ICE_UFRAG_LEN);
         }
-        let pc = peer::build(&ufrag, &peer::ice_string(ICE_PWD_LEN), now)?;
+        let leg = match role {
+            Role::Publish(_) => Leg::Publish,
+            Role::Subscribe(_) => Leg::Subscribe,
+        };
+        let pc = peer::build(&ufrag, &peer::ice_string(ICE_PWD_LEN), leg, now)?;
         let peer = Peer {
             pc,
             member,

@@ -19,10 +19,12 @@ use std::time::Instant;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
+use rtc::interceptor::{
+    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, SenderReportBuilder,
+};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+    configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMA, MIME_TYPE_PCMU, MIME_TYPE_VP8, MediaEngine,
@@ -40,20 +42,22 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
 
-use crate::MediaError;
 use crate::router::CodecInfo;
+use crate::{Leg, MediaError};
 
 /// Marks inbound RTCP that carries a keyframe request (PLI or FIR) for delivery to the
 /// application; everything else stays with the interceptors that consume it. Placed at the
-/// application end of the read walk (after the NACK responder and report interceptors).
+/// application end of the read walk (after the NACK responder and report interceptors), at
+/// [`DELIVER_SLOT`]. rtc hands an application no RTCP without such an interceptor: a sender
+/// that must answer keyframe requests (the load generator's members too) needs it.
 #[derive(Default)]
-pub(crate) struct DeliverKeyframeRequests {
+pub struct DeliverKeyframeRequests {
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }
 
 /// Application-most: beyond every named slot (the jitter buffer is 13 000).
-const DELIVER_SLOT: usize = 14_000;
+pub const DELIVER_SLOT: usize = 14_000;
 
 pub(crate) fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     let any = packet.as_any();
@@ -202,8 +206,18 @@ fn internal(context: &str) -> impl FnOnce(RtcError) -> MediaError + '_ {
     move |e| MediaError::Internal(format!("{context}: {e}"))
 }
 
+/// How often the ICE agent acts while connecting. A lite agent only answers checks, but it
+/// moves to connected (and DTLS starts) on its next tick after the browser nominates a pair:
+/// rtc's default of 200 ms would add up to that much to every join. Browsers check every 50 ms.
+const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// A new peer connection with ICE credentials `ufrag`/`pwd`.
-pub(crate) fn build(ufrag: &str, pwd: &str, now: Instant) -> Result<RTCPeerConnection, MediaError> {
+pub(crate) fn build(
+    ufrag: &str,
+    pwd: &str,
+    leg: Leg,
+    now: Instant,
+) -> Result<RTCPeerConnection, MediaError> {
     let mut media_engine = MediaEngine::default();
     for (kind, codec) in supported_codecs() {
         media_engine
@@ -226,10 +240,11 @@ pub(crate) fn build(ufrag: &str, pwd: &str, now: Instant) -> Result<RTCPeerConne
     }
     let registry =
         Registry::new().with(Slot::from(DELIVER_SLOT), DeliverKeyframeRequests::default());
-    let registry =
-        interceptors(registry, &mut media_engine).map_err(internal("registering interceptors"))?;
+    let registry = interceptors(registry, &mut media_engine, leg)
+        .map_err(internal("registering interceptors"))?;
     let setting_engine = SettingEngineBuilder::new()
         .with_lite(true)
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
         .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_srtp_protection_profiles(vec![
@@ -299,8 +314,17 @@ const NACK_HISTORY: u16 = 256;
 
 /// rtc's default interceptors (`register_default_interceptors`: NACK both ways, simulcast
 /// header extensions, transport-wide congestion control feedback, RTCP reports), with a
-/// shorter retransmission history ([`NACK_HISTORY`]).
-fn interceptors(registry: Registry, media_engine: &mut MediaEngine) -> Result<Registry, RtcError> {
+/// shorter retransmission history ([`NACK_HISTORY`]), each only on the leg it works on.
+///
+/// Every interceptor sees every packet written, even one it only passes on, and each pass
+/// moves the message: a subscribe leg, which carries every forwarded copy, keeps only the
+/// NACK responder and sender reports; a publish leg, which only receives media, keeps the
+/// NACK generator, TWCC feedback and receiver reports. Both negotiate the same feedback.
+fn interceptors(
+    registry: Registry,
+    media_engine: &mut MediaEngine,
+    leg: Leg,
+) -> Result<Registry, RtcError> {
     for parameter in ["", "pli"] {
         media_engine.register_feedback(
             RTCPFeedback {
@@ -310,15 +334,25 @@ fn interceptors(registry: Registry, media_engine: &mut MediaEngine) -> Result<Re
             RtpCodecKind::Video,
         );
     }
-    let registry = registry
-        .with(
-            Slot::NackResponder,
-            NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
-        )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
     configure_simulcast_extension_headers(media_engine)?;
-    let registry = configure_twcc_receiver_only(registry, media_engine)?;
-    Ok(configure_rtcp_reports(registry))
+    Ok(match leg {
+        Leg::Publish => {
+            let registry = configure_twcc_receiver_only(registry, media_engine)?;
+            registry
+                .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+                .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+        }
+        Leg::Subscribe => {
+            // The same SDP as a publish leg: the feedback is negotiated, its interceptor unused.
+            configure_twcc_receiver_only(Registry::new(), media_engine)?;
+            registry
+                .with(
+                    Slot::NackResponder,
+                    NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
+                )
+                .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        }
+    })
 }
 
 #[cfg(test)]
@@ -327,7 +361,13 @@ mod tests {
 
     #[test]
     fn builds_a_connection_and_offers_gcm_first() {
-        let mut pc = build("abcdefgh", "0123456789012345678901234", Instant::now()).expect("pc");
+        let mut pc = build(
+            "abcdefgh",
+            "0123456789012345678901234",
+            Leg::Subscribe,
+            Instant::now(),
+        )
+        .expect("pc");
         add_host_candidates(&mut pc, &["127.0.0.1".parse().expect("ip")], 4000).expect("cand");
         assert!(pc.local_description().is_none());
     }

@@ -187,6 +187,24 @@ impl PublishedTrack {
             .map_or(VideoCodec::Other, |(_, c)| *c)
     }
 
+    /// Somebody needs a keyframe of this track. Until the publisher's first packet names the
+    /// source, nothing can be asked: the request is deferred and goes out on the first timer
+    /// tick after the source is known (not a retry interval later).
+    fn keyframe_request(
+        &mut self,
+        publisher: Option<PeerKey>,
+        now: Instant,
+    ) -> Option<KeyframeRequest> {
+        let (Some(publisher), Some(media_ssrc)) = (publisher, self.source_ssrc) else {
+            self.keyframes.defer();
+            return None;
+        };
+        self.keyframes.request(now).then_some(KeyframeRequest {
+            publisher,
+            media_ssrc,
+        })
+    }
+
     fn someone_waits(&self) -> bool {
         self.awaiting_keyframe || self.fanout.iter().any(|f| f.active && f.waiting_keyframe)
     }
@@ -505,14 +523,8 @@ impl Router {
                         video_starts |= f.waiting_keyframe;
                     }
                 }
-                if video_starts
-                    && track.keyframes.request(now)
-                    && let (Some(publisher), Some(media_ssrc)) = (publisher, track.source_ssrc)
-                {
-                    requests.push(KeyframeRequest {
-                        publisher,
-                        media_ssrc,
-                    });
+                if video_starts && let Some(request) = track.keyframe_request(publisher, now) {
+                    requests.push(request);
                 }
             }
         }
@@ -537,13 +549,7 @@ impl Router {
             return None;
         }
         f.waiting_keyframe = true;
-        if t.keyframes.request(now) {
-            return Some(KeyframeRequest {
-                publisher: publisher?,
-                media_ssrc: t.source_ssrc?,
-            });
-        }
-        None
+        t.keyframe_request(publisher, now)
     }
 
     /// A subscriber asked for a keyframe of the track it knows by `out_ssrc` (PLI or FIR).
@@ -562,15 +568,8 @@ impl Router {
         kind: Kind,
         now: Instant,
     ) -> Option<KeyframeRequest> {
-        let publisher = self.member(key)?.publisher?;
-        let t = self.track_mut(key, kind)?;
-        if t.keyframes.request(now) {
-            return Some(KeyframeRequest {
-                publisher,
-                media_ssrc: t.source_ssrc?,
-            });
-        }
-        None
+        let publisher = self.member(key)?.publisher;
+        self.track_mut(key, kind)?.keyframe_request(publisher, now)
     }
 
     /// Switches forwarding of a member's kind on or off. Resuming video waits for a keyframe,
@@ -599,6 +598,27 @@ impl Router {
         self.request_keyframe(key, kind, now)
     }
 
+    /// A member's publish connection is up: whoever already waits for its video asks now. A
+    /// request made before could not reach the publisher (rtc drops RTCP written to a
+    /// connection that is not connected), so it is not waited out.
+    pub(crate) fn publisher_connected(
+        &mut self,
+        key: MemberKey,
+        now: Instant,
+    ) -> Option<KeyframeRequest> {
+        let publisher = self.member(key)?.publisher?;
+        let track = self.track_mut(key, Kind::Video)?;
+        let media_ssrc = track.source_ssrc?;
+        if !track.someone_waits() {
+            return None;
+        }
+        track.keyframes.resend(now);
+        Some(KeyframeRequest {
+            publisher,
+            media_ssrc,
+        })
+    }
+
     /// Timer work: keyframe requests that were deferred or went unanswered.
     pub(crate) fn poll_keyframes(&mut self, now: Instant, mut send: impl FnMut(KeyframeRequest)) {
         for member in self.members.iter_mut().flatten() {
@@ -608,10 +628,11 @@ impl Router {
             let Some(track) = member.tracks[Kind::Video.index()].as_mut() else {
                 continue;
             };
+            let Some(media_ssrc) = track.source_ssrc else {
+                continue;
+            };
             let waiting = track.someone_waits();
-            if track.keyframes.poll(now, waiting)
-                && let Some(media_ssrc) = track.source_ssrc
-            {
+            if track.keyframes.poll(now, waiting) {
                 send(KeyframeRequest {
                     publisher,
                     media_ssrc,
@@ -887,6 +908,65 @@ mod tests {
         assert_eq!(copies, vec![(21, 2000, 2, 100)]);
         let (_, copies) = forward(&mut r, Kind::Video, 3, &VP8_DELTA, t0);
         assert_eq!(copies, vec![(21, 2000, 3, 100)]);
+    }
+
+    #[test]
+    fn a_subscriber_before_the_first_packet_gets_its_keyframe_asked_at_once() {
+        let mut router = Router::new();
+        let a = router.join("r", "a").expect("join");
+        let b = router.join("r", "b").expect("join");
+        router.member_mut(a).expect("a").publisher = Some(10);
+        router.member_mut(b).expect("b").subscriber = Some(21);
+        // No a=ssrc in the offer: the source is known from the first packet only.
+        assert!(router.publish(a, Kind::Video, vec![vp8(96)], vec![], None, || 2000));
+        let t0 = Instant::now();
+        let track = router.wanted_tracks(b)[0];
+        router.set_fanout(track, 21, vec![vp8(100)], vec![], false);
+        assert!(
+            router.activate_subscriber(21, t0).is_empty(),
+            "no source to ask yet"
+        );
+        let mut asked = Vec::new();
+        router.poll_keyframes(t0, |r| asked.push(r));
+        assert!(asked.is_empty());
+        let outcome = router.forward(a, Kind::Video, 33, 1, 0, 96, &VP8_DELTA, t0, |_| {});
+        assert_eq!(outcome.withheld, 1);
+        // The next tick asks, without waiting out a retry interval.
+        let t1 = t0 + Duration::from_millis(50);
+        router.poll_keyframes(t1, |r| asked.push(r));
+        assert_eq!(
+            asked,
+            vec![KeyframeRequest {
+                publisher: 10,
+                media_ssrc: 33
+            }]
+        );
+        // Asked once: the next tick waits for the answer.
+        router.poll_keyframes(t1 + Duration::from_millis(50), |r| asked.push(r));
+        assert_eq!(asked.len(), 1);
+    }
+
+    #[test]
+    fn a_publisher_that_connects_is_asked_again_at_once_for_whoever_waits() {
+        let mut r = room();
+        let t0 = Instant::now();
+        assert_eq!(r.router.publisher_connected(r.a, t0), None, "nobody waits");
+        // B's request went out while A's connection was not up yet, so it never arrived.
+        assert_eq!(subscribe_b(&mut r, t0).len(), 1);
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(
+            r.router.publisher_connected(r.a, t1),
+            Some(KeyframeRequest {
+                publisher: 10,
+                media_ssrc: 22
+            })
+        );
+        forward(&mut r, Kind::Video, 1, &VP8_KEY, t1);
+        assert_eq!(
+            r.router.publisher_connected(r.a, t1),
+            None,
+            "B has its keyframe"
+        );
     }
 
     #[test]
