@@ -33,9 +33,9 @@ use crate::peer::{Peer, Sink};
 use crate::ws::spawn_json_socket;
 
 /// How long a request may wait for its reply.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Janus destroys a session after 60 s without a request.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(25);
+pub(crate) const KEEPALIVE_EVERY: Duration = Duration::from_secs(25);
 /// How long to wait for a connection's own host candidates before sending its SDP.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 /// VideoRoom "room already exists".
@@ -46,9 +46,9 @@ const NO_SUCH_FEED: i64 = 428;
 /// An error Janus answered: a core one (`"janus": "error"`) or a VideoRoom one
 /// (`plugindata.data.error_code`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct JanusError {
-    code: i64,
-    reason: String,
+pub(crate) struct JanusError {
+    pub(crate) code: i64,
+    pub(crate) reason: String,
 }
 
 impl fmt::Display for JanusError {
@@ -60,7 +60,7 @@ impl fmt::Display for JanusError {
 impl std::error::Error for JanusError {}
 
 /// The code of the Janus error behind `e`, if it is one.
-fn janus_code(e: &anyhow::Error) -> Option<i64> {
+pub(crate) fn janus_code(e: &anyhow::Error) -> Option<i64> {
     e.downcast_ref::<JanusError>().map(|e| e.code)
 }
 
@@ -77,11 +77,11 @@ fn core_error(reply: &Value) -> Option<JanusError> {
 
 /// The VideoRoom part of a reply to a `message`.
 #[derive(Debug, Clone, PartialEq)]
-struct PluginReply {
+pub(crate) struct PluginReply {
     /// `plugindata.data`.
-    data: Value,
+    pub(crate) data: Value,
     /// The SDP of the reply's `jsep`, if any.
-    sdp: Option<String>,
+    pub(crate) sdp: Option<String>,
 }
 
 /// Reads a reply to a `message`: its plugin data and SDP, or the error it carries (synchronous
@@ -242,14 +242,14 @@ impl Transactions {
 }
 
 /// A Janus API client over one WebSocket.
-struct Janus {
+pub(crate) struct Janus {
     out: mpsc::UnboundedSender<Message>,
     transactions: Arc<StdMutex<Transactions>>,
 }
 
 impl Janus {
     /// Connects to `url`; returns the client and the notifications.
-    async fn connect(url: &str) -> Result<(Arc<Janus>, mpsc::UnboundedReceiver<Value>)> {
+    pub(crate) async fn connect(url: &str) -> Result<(Arc<Janus>, mpsc::UnboundedReceiver<Value>)> {
         let mut request = url
             .into_client_request()
             .with_context(|| format!("Janus URL {url}"))?;
@@ -307,7 +307,7 @@ impl Janus {
     }
 
     /// Sends `request` and waits for its reply: the `ack` if `ack_ends`, else the final one.
-    async fn call(&self, mut request: Value, ack_ends: bool) -> Result<Value> {
+    pub(crate) async fn call(&self, mut request: Value, ack_ends: bool) -> Result<Value> {
         let what = request["body"]["request"]
             .as_str()
             .or(request["janus"].as_str())
@@ -341,22 +341,45 @@ impl Janus {
             .with_context(|| format!("no id in {reply}"))
     }
 
-    async fn create_session(&self) -> Result<u64> {
+    pub(crate) async fn create_session(&self) -> Result<u64> {
         self.create(json!({"janus": "create"})).await
     }
 
     async fn attach(&self, session: u64) -> Result<u64> {
+        self.attach_to(session, "janus.plugin.videoroom").await
+    }
+
+    /// A handle on `plugin` in `session`.
+    pub(crate) async fn attach_to(&self, session: u64, plugin: &str) -> Result<u64> {
         self.create(json!({
             "janus": "attach",
-            "plugin": "janus.plugin.videoroom",
+            "plugin": plugin,
             "session_id": session,
         }))
         .await
     }
 
-    /// A VideoRoom request on `handle`, with an SDP if `jsep` is given; a VideoRoom error comes
-    /// back as a [`JanusError`].
-    async fn message(
+    /// Sends a keepalive on `session` every [`KEEPALIVE_EVERY`], until the task is aborted.
+    pub(crate) fn keepalive(self: &Arc<Self>, session: u64) -> JoinHandle<()> {
+        let janus = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval_at(Instant::now() + KEEPALIVE_EVERY, KEEPALIVE_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = janus
+                    .call(json!({"janus": "keepalive", "session_id": session}), true)
+                    .await
+                {
+                    eprintln!("Janus keepalive: {e:#}");
+                }
+            }
+        })
+    }
+
+    /// A plugin request on `handle`, with an SDP if `jsep` is given; a plugin error comes back
+    /// as a [`JanusError`].
+    pub(crate) async fn message(
         &self,
         session: u64,
         handle: u64,
@@ -398,7 +421,7 @@ fn without_rtcp_candidates(sdp: &str) -> String {
 
 /// The local SDP of `peer` once its host candidates are in (or after [`GATHER_TIMEOUT`]):
 /// Janus gets the full SDP and no trickle.
-async fn gathered_sdp(peer: &Peer, fallback: String) -> String {
+pub(crate) async fn gathered_sdp(peer: &Peer, fallback: String) -> String {
     let deadline = Instant::now() + GATHER_TIMEOUT;
     let mut sdp = fallback;
     loop {
@@ -503,22 +526,7 @@ pub async fn join(
     };
     let session = janus.create_session().await.context("Janus session")?;
     member.session = Some(session);
-    member.tasks.push({
-        let janus = Arc::clone(&janus);
-        tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval_at(Instant::now() + KEEPALIVE_EVERY, KEEPALIVE_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = janus
-                    .call(json!({"janus": "keepalive", "session_id": session}), true)
-                    .await
-                {
-                    eprintln!("Janus keepalive: {e:#}");
-                }
-            }
-        })
-    });
+    member.tasks.push(janus.keepalive(session));
     let control = janus.attach(session).await.context("attaching")?;
     member.control = Some(control);
 

@@ -6,10 +6,19 @@
 //! Scenarios:
 //! - `s1`: one publisher, the other members watch (one conference);
 //! - `s2`: meetings of `--meeting-size`, everyone publishing and watching the others;
+//! - `s3`: the MCU direction, plain RTP in and WebRTC out: `--members` viewers, none
+//!   publishing, each receiving a stream of synthetic plain RTP the generator sends. On confgate
+//!   the conference of `--link` is bound to the generator's SIP UAS at `--mcu-listen`, which
+//!   confgate calls once per member; on Janus each viewer watches a Streaming mountpoint the
+//!   generator creates and feeds (`--janus-mountpoints`);
 //! - `s4`: a join storm: `--members` viewers join one publisher's conference at `--join-rate`,
 //!   join time (link to first packet) being the result.
+//!
+//! Loss is end to end: every payload carries its number in its sender's stream, and a member
+//! expects every packet after the first one it received of each stream (`loss`); the loss the
+//! forwarded RTP sequence numbers admit to is `loss_seq` (blind to what a server withholds).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +30,8 @@ use serde::Serialize;
 
 use confgate_loadgen::confgate::{self, JoinOptions};
 use confgate_loadgen::janus;
+use confgate_loadgen::janus_streaming::{self, Mountpoints};
+use confgate_loadgen::mcu::{Mcu, McuCounters};
 use confgate_loadgen::metrics::{Metrics, ProcSample, Snapshot, proc_sample, quantile};
 use confgate_loadgen::payload;
 use confgate_loadgen::peer::{MediaShape, Sink, Srtp};
@@ -31,8 +42,8 @@ use confgate_loadgen::peer::{MediaShape, Sink, Srtp};
 enum Target {
     /// confgate, through its join links (`--link`).
     Confgate,
-    /// Janus's VideoRoom plugin over its WebSocket API (`--janus-url`); rooms are made by the
-    /// generator.
+    /// Janus's VideoRoom plugin (Streaming plugin for s3) over its WebSocket API
+    /// (`--janus-url`); rooms and mountpoints are made by the generator.
     Janus,
 }
 
@@ -41,6 +52,7 @@ enum Target {
 enum Scenario {
     S1,
     S2,
+    S3,
     S4,
 }
 
@@ -57,9 +69,24 @@ struct Cli {
     /// Janus's WebSocket API.
     #[arg(long, default_value = "ws://127.0.0.1:8188")]
     janus_url: String,
-    /// Janus VideoRoom rooms are numbered from this one (one per conference).
+    /// Janus VideoRoom rooms (s3: Streaming mountpoints) are numbered from this one.
     #[arg(long, default_value_t = 7700)]
     janus_room: u64,
+    /// s3 on Janus: one mountpoint per viewer (as confgate has one MCU call per member), or
+    /// one for all.
+    #[arg(long, value_enum, default_value = "per-member")]
+    janus_mountpoints: Mountpoints,
+    /// s3 on Janus: the mountpoints' RTP ports, audio at PORT + 4 i and video at PORT + 4 i + 2
+    /// for the i-th.
+    #[arg(long, default_value_t = 20000)]
+    janus_rtp_port: u16,
+    /// s3 on Janus: where Janus receives the mountpoints' RTP [default: --bind-ip].
+    #[arg(long)]
+    janus_rtp_ip: Option<IpAddr>,
+    /// s3 on confgate: where the generator's MCU (a SIP UAS over UDP) listens; the conference of
+    /// --link must be bound to sip:room@IP:PORT. Its RTP goes out from this IP too.
+    #[arg(long, value_name = "IP:PORT")]
+    mcu_listen: Option<SocketAddr>,
     #[arg(long, value_enum, default_value = "s1")]
     scenario: Scenario,
     /// Members in all: for s1 and s4 one publisher and the rest watching.
@@ -116,7 +143,10 @@ struct Second {
     tx_packets: u64,
     /// The least a member received this second.
     member_min_packets: u64,
+    /// End to end, from the stamps' counters.
     loss: f64,
+    /// From the forwarded RTP sequence numbers.
+    loss_seq: f64,
     latency_p50_us: Option<u64>,
     latency_p99_us: Option<u64>,
     server_cpu_us: Option<u64>,
@@ -131,7 +161,15 @@ struct Summary {
     rx_packets_per_sec: f64,
     rx_mbit_per_sec: f64,
     tx_packets_per_sec: f64,
+    /// End to end: the share of the packets sent, after the first one each member received of
+    /// each stream, that never reached it (lost or withheld by the server).
     loss: f64,
+    /// The member that lost the most, end to end.
+    loss_worst_member: f64,
+    /// From the forwarded RTP sequence numbers: what the server's numbering admits to.
+    loss_seq: f64,
+    /// Packets the generator failed to send (counted as lost by the receivers).
+    generator_send_failed: u64,
     latency_p50_us: Option<u64>,
     latency_p99_us: Option<u64>,
     server_cpu_percent: Option<f64>,
@@ -154,6 +192,10 @@ struct Report {
     /// Members per meeting (s2).
     meeting_size: Option<usize>,
     conferences: usize,
+    /// s3 on Janus: how the viewers share mountpoints.
+    janus_mountpoints: Option<Mountpoints>,
+    /// s3 on confgate: what the MCU saw.
+    mcu: Option<McuReport>,
     shape: MediaShape,
     duration_secs: u64,
     seconds: Vec<Second>,
@@ -173,10 +215,39 @@ async fn main() {
     }
 }
 
+/// The SIP side of s3 on confgate, as the generator's MCU counted it.
+#[derive(Debug, Serialize)]
+struct McuReport {
+    listen: SocketAddr,
+    calls_answered: u64,
+    calls_acked: u64,
+    calls_ended: u64,
+    calls_refused: u64,
+    keyframe_requests_info: u64,
+    keyframe_requests_rtcp: u64,
+}
+
+impl McuReport {
+    fn of(mcu: &Mcu) -> McuReport {
+        let c: &McuCounters = &mcu.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        McuReport {
+            listen: mcu.local_addr(),
+            calls_answered: get(&c.answered),
+            calls_acked: get(&c.acked),
+            calls_ended: get(&c.ended),
+            calls_refused: get(&c.refused),
+            keyframe_requests_info: get(&c.info_keyframes),
+            keyframe_requests_rtcp: get(&c.rtcp_keyframes),
+        }
+    }
+}
+
 /// A member in its conference, on either server; dropping it leaves.
 enum Joined {
     Confgate(confgate::Member),
     Janus(janus::Member),
+    JanusViewer(janus_streaming::Viewer),
 }
 
 impl Joined {
@@ -184,23 +255,39 @@ impl Joined {
         match self {
             Joined::Confgate(m) => m.connected().await,
             Joined::Janus(m) => m.connected().await,
+            Joined::JanusViewer(v) => v.connected(),
         }
     }
 }
 
-/// Which conference member `i` joins, and whether it publishes.
+/// Which conference member `i` joins, and whether it publishes. In s3 nobody publishes: the
+/// media comes from the MCU (confgate) or the mountpoint (Janus).
 fn placement(cli: &Cli, i: usize) -> (usize, bool) {
     match cli.scenario {
         Scenario::S1 | Scenario::S4 => (0, i == 0),
         Scenario::S2 => (i / cli.meeting_size.max(1), true),
+        Scenario::S3 => (0, false),
+    }
+}
+
+/// The Janus mountpoint viewer `i` watches in s3.
+fn mountpoint_of(cli: &Cli, i: usize) -> u64 {
+    match cli.janus_mountpoints {
+        Mountpoints::PerMember => cli.janus_room + i as u64,
+        Mountpoints::Shared => cli.janus_room,
     }
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let conferences = match cli.scenario {
-        Scenario::S1 | Scenario::S4 => 1,
+        Scenario::S1 | Scenario::S3 | Scenario::S4 => 1,
         Scenario::S2 => cli.members.div_ceil(cli.meeting_size.max(1)),
     };
+    if cli.scenario == Scenario::S3 && cli.target == Target::Confgate && cli.mcu_listen.is_none() {
+        bail!(
+            "s3 on confgate needs --mcu-listen IP:PORT (the conference bound to sip:room@IP:PORT)"
+        );
+    }
     if cli.target == Target::Confgate && cli.links.len() < conferences {
         bail!(
             "{} members in meetings of {} need {conferences} links; {} given",
@@ -229,6 +316,34 @@ async fn run(cli: Cli) -> Result<()> {
         .build()
         .context("HTTP client")?;
     let baseline = cli.server_pid.and_then(proc_sample);
+    // s3's source, after the baseline: on both servers what it makes (a call's media leg, a
+    // mountpoint) is memory per member.
+    let mcu = match (cli.scenario, cli.target, cli.mcu_listen) {
+        (Scenario::S3, Target::Confgate, Some(listen)) => {
+            Some(Mcu::start(listen, shape, Arc::clone(&metrics), 0).await?)
+        }
+        _ => None,
+    };
+    let source = match (cli.scenario, cli.target) {
+        (Scenario::S3, Target::Janus) => Some(
+            janus_streaming::Source::start(
+                &cli.janus_url,
+                match cli.janus_mountpoints {
+                    Mountpoints::PerMember => cli.members,
+                    Mountpoints::Shared => 1,
+                },
+                cli.janus_room,
+                cli.janus_rtp_ip.unwrap_or(cli.bind_ip),
+                cli.janus_rtp_port,
+                cli.bind_ip,
+                shape,
+                Arc::clone(&metrics),
+            )
+            .await
+            .context("Janus Streaming mountpoints")?,
+        ),
+        _ => None,
+    };
     let bar = progress(&cli, cli.members as u64, "joining");
     say(
         &bar,
@@ -249,11 +364,13 @@ async fn run(cli: Cli) -> Result<()> {
         tokio::time::sleep_until(due.into()).await;
         let (conference, publish) = placement(&cli, i);
         let link = cli.links.get(conference).cloned().unwrap_or_default();
-        let (target, janus_url, room) = (
+        let (target, janus_url, room, s3) = (
             cli.target,
             cli.janus_url.clone(),
             cli.janus_room + conference as u64,
+            cli.scenario == Scenario::S3,
         );
+        let mountpoint = mountpoint_of(&cli, i);
         let sink = Sink {
             metrics: Arc::clone(&metrics),
             member: i,
@@ -266,6 +383,11 @@ async fn run(cli: Cli) -> Result<()> {
                 Target::Confgate => confgate::join(&http, &link, &name, publish, &options, sink)
                     .await
                     .map(Joined::Confgate),
+                Target::Janus if s3 => {
+                    janus_streaming::watch(&janus_url, mountpoint, &options, sink)
+                        .await
+                        .map(Joined::JanusViewer)
+                }
                 Target::Janus => janus::join(&janus_url, room, &name, publish, &options, sink)
                     .await
                     .map(Joined::Janus),
@@ -323,6 +445,7 @@ async fn run(cli: Cli) -> Result<()> {
             tx_packets: d.sent_packets,
             member_min_packets: d.member_packets.iter().copied().min().unwrap_or(0),
             loss: d.loss(),
+            loss_seq: d.seq_loss(),
             latency_p50_us: d.latency_quantile(0.5),
             latency_p99_us: d.latency_quantile(0.99),
             server_cpu_us: match (proc_now, previous_proc) {
@@ -370,6 +493,9 @@ async fn run(cli: Cli) -> Result<()> {
         members: cli.members,
         meeting_size: (cli.scenario == Scenario::S2).then_some(cli.meeting_size),
         conferences,
+        janus_mountpoints: (cli.scenario == Scenario::S3 && cli.target == Target::Janus)
+            .then_some(cli.janus_mountpoints),
+        mcu: mcu.as_ref().map(McuReport::of),
         shape,
         duration_secs: cli.duration,
         seconds,
@@ -381,6 +507,8 @@ async fn run(cli: Cli) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     drop(members);
+    drop(source);
+    drop(mcu);
     // Give the connections a moment to close cleanly.
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
@@ -411,6 +539,9 @@ fn summarize(
         rx_mbit_per_sec: rx_bytes as f64 * 8.0 / elapsed / 1e6,
         tx_packets_per_sec: whole.sent_packets as f64 / elapsed,
         loss: whole.loss(),
+        loss_worst_member: whole.worst_member_loss(),
+        loss_seq: whole.seq_loss(),
+        generator_send_failed: whole.send_failed,
         latency_p50_us: whole.latency_quantile(0.5),
         latency_p99_us: whole.latency_quantile(0.99),
         server_cpu_percent: cpu_us.map(|us| us as f64 / elapsed / 1e4),
@@ -445,11 +576,19 @@ fn print_summary(r: &Report) {
         r.duration_secs
     );
     println!(
-        "  received {:.0} pkt/s ({:.1} Mbit/s), sent {:.0} pkt/s, loss {:.3}%",
-        s.rx_packets_per_sec,
-        s.rx_mbit_per_sec,
-        s.tx_packets_per_sec,
-        s.loss * 100.0
+        "  received {:.0} pkt/s ({:.1} Mbit/s), sent {:.0} pkt/s",
+        s.rx_packets_per_sec, s.rx_mbit_per_sec, s.tx_packets_per_sec,
+    );
+    println!(
+        "  loss end to end {:.3}% (worst member {:.3}%), by sequence numbers {:.3}%{}",
+        s.loss * 100.0,
+        s.loss_worst_member * 100.0,
+        s.loss_seq * 100.0,
+        if s.generator_send_failed > 0 {
+            format!("; the generator failed to send {}", s.generator_send_failed)
+        } else {
+            String::new()
+        }
     );
     println!(
         "  added latency p50 {} p99 {}; join p50 {:.0} ms p99 {:.0} ms",
@@ -469,6 +608,18 @@ fn print_summary(r: &Report) {
         "  generator CPU {} of a core",
         opt(s.generator_cpu_percent, "%")
     );
+    if let Some(m) = &r.mcu {
+        println!(
+            "  MCU at {}: {} calls answered, {} acknowledged, {} hung up, {} refused; keyframe requests: {} INFO, {} RTCP",
+            m.listen,
+            m.calls_answered,
+            m.calls_acked,
+            m.calls_ended,
+            m.calls_refused,
+            m.keyframe_requests_info,
+            m.keyframe_requests_rtcp
+        );
+    }
 }
 
 /// A line above the progress bar, or on stderr when there is none (not a terminal).

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
@@ -37,8 +37,9 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState,
 };
 
-use crate::metrics::Metrics;
-use crate::payload;
+use crate::metrics::{LossTracker, Metrics};
+pub use crate::payload::MediaShape;
+use crate::payload::{self, Synthetic};
 
 /// The pause between a member's ICE connectivity checks.
 const CHECK_INTERVAL_MS: u64 = 50;
@@ -73,19 +74,6 @@ impl Srtp {
             Srtp::AesGcm => "AEAD_AES_128_GCM",
         }
     }
-}
-
-/// The synthetic media a publisher sends.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct MediaShape {
-    pub fps: u32,
-    pub video_kbps: u32,
-    /// Bytes of a full video packet, RTP header included.
-    pub packet_bytes: usize,
-    /// A keyframe (three frames' worth of bytes) every this many seconds.
-    pub keyframe_secs: u32,
-    /// Opus-sized audio payloads, 50 a second.
-    pub audio_bytes: usize,
 }
 
 fn opus() -> RTCRtpCodec {
@@ -185,7 +173,14 @@ impl Peer {
             },
             RtpCodecKind::Video,
         )?;
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+        // rtc hands no RTCP to the application unless an interceptor marks it: without this,
+        // keyframe requests never reach the sender and a new viewer waits for the next
+        // periodic keyframe.
+        let registry = Registry::new().with(
+            Slot::from(confgate_media::DELIVER_SLOT),
+            confgate_media::DeliverKeyframeRequests::default(),
+        );
+        let registry = register_default_interceptors(registry, &mut media_engine)?;
         let setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_srtp_protection_profiles(vec![srtp.profile()])
@@ -305,12 +300,15 @@ pub struct Tracks {
     video: Arc<TrackLocalStaticRTP>,
 }
 
-/// Counts one remote track's packets: per member, loss from the sequence numbers, latency from
-/// the payload's stamp, and the member's first packet (its join time).
+/// Counts one remote track's packets: per member, packets and bytes, end-to-end loss from the
+/// stamps' counters, loss from the sequence numbers, latency from the stamps' send times, and
+/// the member's first packet (its join time). Per packet: a few atomic additions to the
+/// member's own counters and one to the latency histogram; no lock, no allocation.
 async fn count_track(track: Arc<dyn TrackRemote>, sink: Sink) {
     let m = &sink.metrics;
     let counters = &m.members[sink.member];
     let mut highest: Option<u64> = None;
+    let mut loss = LossTracker::default();
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
@@ -327,7 +325,6 @@ async fn count_track(track: Arc<dyn TrackRemote>, sink: Sink) {
         let bytes = (packet.payload.len() + payload::RTP_HEADER) as u64;
         counters.packets.fetch_add(1, Relaxed);
         counters.bytes.fetch_add(bytes, Relaxed);
-        m.received.fetch_add(1, Relaxed);
         // Extended sequence number: the forwarded stream's numbering is continuous.
         let seq = u64::from(packet.header.sequence_number);
         let expected = match highest {
@@ -345,9 +342,16 @@ async fn count_track(track: Arc<dyn TrackRemote>, sink: Sink) {
                 }
             }
         };
-        m.expected.fetch_add(expected, Relaxed);
-        if let Some((_, sent)) = payload::read_stamp(&packet.payload) {
-            m.latency(now.saturating_sub(sent));
+        counters.seq_expected.fetch_add(expected, Relaxed);
+        if let Some(stamp) = payload::read_stamp(&packet.payload) {
+            m.latency(now.saturating_sub(stamp.sent_us));
+            let (expected, unique) = loss.packet(stamp.sender, stamp.video, stamp.counter);
+            if expected > 0 {
+                counters.expected.fetch_add(expected, Relaxed);
+            }
+            if unique > 0 {
+                counters.unique.fetch_add(unique, Relaxed);
+            }
         }
     }
 }
@@ -385,76 +389,45 @@ async fn send(tracks: Tracks, sender: u32, shape: MediaShape, metrics: Arc<Metri
             }
         })
     };
-    let payload_max = shape
-        .packet_bytes
-        .saturating_sub(payload::RTP_HEADER)
-        .max(32);
-    let frame_bytes =
-        (u64::from(shape.video_kbps) * 1000 / 8 / u64::from(shape.fps.max(1))) as usize;
-    let keyframe_every = u64::from(shape.fps * shape.keyframe_secs.max(1));
+    let mut media = Synthetic::new(sender, shape);
+    let mut body = Vec::with_capacity(shape.packet_bytes);
     let started = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let (mut audio_n, mut frame_n, mut video_seq) = (0u64, 0u64, 0u16);
     loop {
         tick.tick().await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        while audio_n * 20 <= elapsed_ms {
-            let body = payload::audio(sender, payload::now_us(), shape.audio_bytes);
+        loop {
+            body.clear();
+            let Some(due) = media.next(
+                elapsed_ms,
+                || keyframe_wanted.swap(false, Relaxed),
+                &mut body,
+            ) else {
+                break;
+            };
             let len = body.len() + payload::RTP_HEADER;
+            let (track, payload_type, ssrc) = if due.video {
+                (&tracks.video, VIDEO_PT, video_ssrc)
+            } else {
+                (&tracks.audio, AUDIO_PT, audio_ssrc)
+            };
             let packet = rtp::Packet {
                 header: rtp::header::Header {
                     version: 2,
-                    payload_type: AUDIO_PT,
-                    sequence_number: audio_n as u16,
-                    timestamp: (audio_n as u32).wrapping_mul(960),
-                    ssrc: audio_ssrc,
-                    marker: audio_n == 0,
+                    payload_type,
+                    sequence_number: due.sequence_number,
+                    timestamp: due.timestamp,
+                    ssrc,
+                    marker: due.marker,
                     ..Default::default()
                 },
-                payload: Bytes::from(body),
+                payload: Bytes::copy_from_slice(&body),
             };
-            if tracks.audio.write_rtp(packet).await.is_ok() {
+            if track.write_rtp(packet).await.is_ok() {
                 metrics.sent_packets.fetch_add(1, Relaxed);
                 metrics.sent_bytes.fetch_add(len as u64, Relaxed);
             }
-            audio_n += 1;
-        }
-        while frame_n * 1000 <= elapsed_ms * u64::from(shape.fps) {
-            let keyframe = frame_n % keyframe_every == 0 || keyframe_wanted.swap(false, Relaxed);
-            let mut left = if keyframe {
-                frame_bytes * 3
-            } else {
-                frame_bytes
-            }
-            .max(1);
-            let timestamp = (frame_n as u32).wrapping_mul(90_000 / shape.fps.max(1));
-            let mut first = true;
-            while left > 0 {
-                let len = left.min(payload_max);
-                left -= len;
-                let body = payload::video(sender, payload::now_us(), len, first, keyframe);
-                let bytes = body.len() + payload::RTP_HEADER;
-                let packet = rtp::Packet {
-                    header: rtp::header::Header {
-                        version: 2,
-                        payload_type: VIDEO_PT,
-                        sequence_number: video_seq,
-                        timestamp,
-                        ssrc: video_ssrc,
-                        marker: left == 0,
-                        ..Default::default()
-                    },
-                    payload: Bytes::from(body),
-                };
-                if tracks.video.write_rtp(packet).await.is_ok() {
-                    metrics.sent_packets.fetch_add(1, Relaxed);
-                    metrics.sent_bytes.fetch_add(bytes as u64, Relaxed);
-                }
-                video_seq = video_seq.wrapping_add(1);
-                first = false;
-            }
-            frame_n += 1;
         }
         if watcher.is_finished() {
             // The connection is gone.

@@ -1,8 +1,9 @@
 //! `confgate-bench-report`: reads the JSON results of `confgate-loadgen` runs (confgate and
 //! Janus, the same scenarios and SRTP profiles) and puts them side by side: server CPU-µs per
 //! outgoing packet, the knee (the most members with loss ≤ 0.5% and p99 added latency ≤ 5 ms),
-//! memory per member, join time p50 and p99, each with the ratio confgate/Janus. Writes one
-//! JSON file, a Markdown table and SVG charts.
+//! memory per member, join time p50 and p99, each with the ratio confgate/Janus. S2 has rows
+//! per meeting size, S3 per member count. Loss is the end-to-end figure of the results
+//! (`summary.loss`). Writes one JSON file, a Markdown table and SVG charts.
 //!
 //!   confgate-bench-report --out bench-results/2026-11-28 RUN.json...
 
@@ -37,10 +38,11 @@ impl Run {
     fn from_json(v: &Value) -> Option<Run> {
         let s = &v["summary"];
         let scenario = v["scenario"].as_str()?;
-        // Meetings of different sizes are different loads.
-        let scenario = match v["meeting_size"].as_u64() {
-            Some(k) => format!("{scenario} meetings of {k}"),
-            None => scenario.to_owned(),
+        // Meetings of different sizes, and S3's member counts, are different loads.
+        let scenario = match (v["meeting_size"].as_u64(), scenario) {
+            (Some(k), _) => format!("{scenario} meetings of {k}"),
+            (None, "s3") => format!("s3 with {} members", v["members"].as_u64()?),
+            (None, _) => scenario.to_owned(),
         };
         Some(Run {
             label: v["label"].as_str()?.to_owned(),
@@ -105,11 +107,12 @@ fn rows(runs: &[Run]) -> Vec<Row> {
     // In scenario order, meetings by size.
     let mut groups: BTreeMap<(String, u64, String, String), Vec<&Run>> = BTreeMap::new();
     for r in runs {
+        // The number in "s2 meetings of 8" or "s3 with 32 members", for the order.
         let size = r
             .scenario
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
+            .split(' ')
+            .skip(1)
+            .find_map(|n| n.parse().ok())
             .unwrap_or(0);
         let base = r.scenario.split(' ').next().unwrap_or("").to_owned();
         groups
@@ -286,6 +289,23 @@ fn bar_chart(title: &str, unit: &str, bars: &[(String, Option<f64>, Option<f64>)
     s
 }
 
+/// The file name part of a metric's chart.
+fn chart_name(metric: &str) -> &'static str {
+    if metric.contains("CPU") {
+        "cpu"
+    } else if metric.starts_with("knee") {
+        "knee"
+    } else if metric.starts_with("memory") {
+        "memory"
+    } else if metric.ends_with("p50") {
+        "join-p50"
+    } else if metric.ends_with("p99") {
+        "join-p99"
+    } else {
+        "chart"
+    }
+}
+
 fn main() -> Result<()> {
     let mut out: Option<PathBuf> = None;
     let mut inputs = Vec::new();
@@ -341,7 +361,7 @@ fn main() -> Result<()> {
             metrics.push((&r.metric, r.unit.split(',').next().unwrap_or(&r.unit)));
         }
     }
-    for (i, (metric, unit)) in metrics.iter().enumerate() {
+    for (metric, unit) in &metrics {
         let bars: Vec<(String, Option<f64>, Option<f64>)> = rows
             .iter()
             .filter(|r| r.metric == *metric)
@@ -357,13 +377,7 @@ fn main() -> Result<()> {
                 )
             })
             .collect();
-        let path = out.with_file_name(format!(
-            "{stem}-{}.svg",
-            ["cpu", "knee", "memory", "join-p50", "join-p99"]
-                .get(i)
-                .copied()
-                .unwrap_or("chart")
-        ));
+        let path = out.with_file_name(format!("{stem}-{}.svg", chart_name(metric)));
         std::fs::write(&path, bar_chart(metric, unit, &bars))?;
         eprintln!("wrote {}", path.display());
     }
@@ -416,5 +430,64 @@ mod tests {
         assert!(md.contains("| S1 | AEAD_AES_128_GCM | knee"), "{md}");
         let svg = bar_chart("t", "µs", &[("S1".into(), Some(1.0), None)]);
         assert!(svg.starts_with("<svg") && svg.contains("no result"));
+        let names: Vec<&str> = rows.iter().map(|r| chart_name(&r.metric)).collect();
+        assert_eq!(names, ["cpu", "knee", "memory", "join-p50", "join-p99"]);
+    }
+
+    #[test]
+    fn s3_has_rows_per_member_count_between_s2_and_s4() {
+        let result = |label: &str, scenario: &str, members: u64, meeting: Option<u64>| {
+            serde_json::json!({
+                "label": label, "scenario": scenario, "srtp": "AEAD_AES_128_GCM",
+                "members": members, "meeting_size": meeting,
+                "summary": {"loss": 0.0, "latency_p99_us": 900, "server_cpu_us_per_packet": 5.0,
+                    "server_rss_per_member_bytes": 4096.0, "join_p50_ms": 80.0,
+                    "join_p99_ms": 90.0, "members_receiving": members},
+            })
+        };
+        let runs: Vec<Run> = [
+            result("confgate", "s4", 40, None),
+            result("confgate", "s3", 32, None),
+            result("janus", "s3", 32, None),
+            result("confgate", "s3", 8, None),
+            result("janus", "s3", 8, None),
+            result("confgate", "s2", 16, Some(8)),
+        ]
+        .iter()
+        .map(|v| Run::from_json(v).expect("a result"))
+        .collect();
+        let rows = rows(&runs);
+        let scenarios: Vec<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
+        let mut order = scenarios.clone();
+        order.dedup();
+        assert_eq!(
+            order,
+            [
+                "s2 meetings of 8",
+                "s3 with 8 members",
+                "s3 with 32 members",
+                "s4"
+            ]
+        );
+        let s3: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.scenario == "s3 with 32 members")
+            .collect();
+        let metrics: Vec<&str> = s3.iter().map(|r| r.metric.as_str()).collect();
+        assert_eq!(
+            metrics,
+            [
+                "server CPU per outgoing packet",
+                "memory per member",
+                "join time p50",
+                "join time p99"
+            ]
+        );
+        assert_eq!(s3[0].unit, "µs");
+        assert_eq!(
+            (s3[1].confgate, s3[1].janus, s3[1].ratio),
+            (Some(4.0), Some(4.0), Some(1.0))
+        );
+        assert!(markdown(&rows).contains("| S3 with 32 members | AEAD_AES_128_GCM | memory per member (KiB) | 4.00 | 4.00 | 1.00× |"));
     }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Starts and stops Janus 1.1.2 (VideoRoom) inside the benchmark namespace, the
-# peer that confgate is measured beside.
+# Starts and stops Janus 1.1.2 (VideoRoom, or Streaming for S3) inside the
+# benchmark namespace, the peer that confgate is measured beside.
 #
-#   scripts/bench/janus.sh start [--event-loops N] [--cpu CORE] [--debug-level L]
+#   scripts/bench/janus.sh start [--plugin videoroom|streaming] [--event-loops N] [--cpu CORE] [--debug-level L]
 #   scripts/bench/janus.sh stop
 #   scripts/bench/janus.sh status
 #
@@ -12,6 +12,7 @@
 #   (pinned to CORE with taskset if --cpu is given), waits until the WebSocket
 #   API at ws://127.0.0.1:8188 (inside the namespace) accepts a
 #   'janus-protocol' connection, and prints the pid and the log file.
+#   --plugin P       the one plugin loaded: videoroom (default) or streaming.
 #   --event-loops N  shared event loops; 0 = one thread per handle (Janus's
 #                    default). Default: 1 with --cpu, else the number of cores.
 #   --debug-level L  Janus log level, default 3 (warnings and errors).
@@ -30,7 +31,7 @@ START_TIMEOUT=30
 
 die() { echo "janus.sh: $*" >&2; exit 1; }
 usage() {
-  echo "usage: $0 start [--event-loops N] [--cpu CORE] [--debug-level L] | stop | status" >&2
+  echo "usage: $0 start [--plugin videoroom|streaming] [--event-loops N] [--cpu CORE] [--debug-level L] | stop | status" >&2
   exit 2
 }
 
@@ -74,9 +75,10 @@ install_janus() {
 }
 
 start() {
-  local event_loops="" cpu="" debug_level=3
+  local event_loops="" cpu="" debug_level=3 plugin=videoroom
   while [ $# -gt 0 ]; do
     case "$1" in
+      --plugin) [ $# -ge 2 ] || usage; plugin="$2"; shift 2 ;;
       --event-loops) [ $# -ge 2 ] || usage; event_loops="$2"; shift 2 ;;
       --cpu) [ $# -ge 2 ] || usage; cpu="$2"; shift 2 ;;
       --debug-level) [ $# -ge 2 ] || usage; debug_level="$2"; shift 2 ;;
@@ -88,6 +90,17 @@ start() {
   fi
   [[ "$event_loops" =~ ^[0-9]+$ ]] || die "--event-loops wants a number >= 0, not '$event_loops'"
   [[ "$debug_level" =~ ^[0-7]$ ]] || die "--debug-level wants 0..7, not '$debug_level'"
+  # Every plugin of the package but the one run.
+  local all_plugins="audiobridge duktape echotest lua nosip recordplay sip streaming textroom videocall videoroom voicemail"
+  case "$plugin" in
+    videoroom|streaming) ;;
+    *) die "--plugin wants videoroom or streaming, not '$plugin'" ;;
+  esac
+  local disabled="" p
+  for p in $all_plugins; do
+    [ "$p" = "$plugin" ] && continue
+    disabled="${disabled:+$disabled,}libjanus_$p.so"
+  done
   if [ -n "$cpu" ]; then
     [[ "$cpu" =~ ^[0-9]+$ ]] || die "--cpu wants one core number, not '$cpu'"
     [ "$cpu" -lt "$(nproc --all)" ] || die "--cpu $cpu: this machine has cores 0..$(( $(nproc --all) - 1 ))"
@@ -106,10 +119,12 @@ start() {
   local dir log
   dir="$(mktemp -d /tmp/cgbench-janus.XXXXXX)"
   log="$dir/janus.log"
-  for f in janus.jcfg janus.transport.http.jcfg janus.transport.websockets.jcfg janus.plugin.videoroom.jcfg; do
+  for f in janus.jcfg janus.transport.http.jcfg janus.transport.websockets.jcfg \
+           janus.plugin.videoroom.jcfg janus.plugin.streaming.jcfg; do
     [ -f "$here/janus/$f" ] || die "missing config $here/janus/$f"
     sed -e "s|@CONF_DIR@|$dir|g" -e "s|@EVENT_LOOPS@|$event_loops|g" \
-        -e "s|@DEBUG_LEVEL@|$debug_level|g" "$here/janus/$f" > "$dir/$f"
+        -e "s|@DEBUG_LEVEL@|$debug_level|g" -e "s|@DISABLED_PLUGINS@|$disabled|g" \
+        "$here/janus/$f" > "$dir/$f"
   done
   if grep -n '@[A-Z_]*@' "$dir"/*.jcfg; then rm -rf "$dir"; die "unreplaced placeholder in $dir"; fi
 
@@ -142,7 +157,7 @@ start() {
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "janus" ] || die "pid $pid is not janus (unexpected)"
   echo "janus started: pid $pid"
   echo "  namespace $NS, ws://127.0.0.1:$WS_PORT (subprotocol janus-protocol), http://127.0.0.1:8088/janus"
-  echo "  event_loops=$event_loops cpu=${cpu:-any} debug_level=$debug_level"
+  echo "  plugin=$plugin event_loops=$event_loops cpu=${cpu:-any} debug_level=$debug_level"
   echo "  config: $dir"
   echo "  log: $log"
 }

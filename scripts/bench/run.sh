@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The side-by-side media benchmark: confgate and Janus 1.1.2 (VideoRoom), the
-# same load generator, the same scenarios, each with the SRTP profile pinned to
-# AES-CM and then to AES-GCM. Everything runs in the network namespace of
-# netns.sh (Janus cannot use loopback), the generator pinned to core 0 and the
-# server to core 1.
+# The side-by-side media benchmark: confgate and Janus 1.1.2 (VideoRoom, and
+# Streaming for S3), the same load generator, the same scenarios, each with
+# the SRTP profile pinned to AES-CM and then to AES-GCM. Everything runs in
+# the network namespace of netns.sh (Janus cannot use loopback), the generator
+# pinned to core 0 and the server to core 1.
 #
 #   scripts/bench/run.sh [--quick] [--only confgate|janus]
 #
@@ -11,8 +11,13 @@
 #   S1  one publisher, N viewers, N swept: the knee is the most members with
 #       loss <= 0.5% and p99 added latency <= 5 ms;
 #   S2  all-to-all meetings of 4, 8 and 16 (16 members in all each time);
+#   S3  the MCU direction, plain RTP in and WebRTC out, 8 and 32 members who
+#       do not publish: on confgate a conference bound to the generator's MCU
+#       (a SIP UAS at $IP:$MCU_PORT that confgate calls once per member, each
+#       call fed its own stream; sip.publish_wait_ms = 0 so the calls go out
+#       at join), on Janus one Streaming mountpoint per viewer, each fed its
+#       own stream;
 #   S4  a join storm: 40 viewers joining at 20 a second (join time).
-# (S3, plain RTP in through the MCU bridge, is not driven yet.)
 #
 # Writes bench-results/<date>.json, .md and -<metric>.svg, and prints the
 # table. Needs root (namespaces), Debian's janus (installed if missing).
@@ -46,10 +51,12 @@ PORT=18080
 GEN_CPU=0
 SERVER_CPU=1
 if [ "$quick" = 1 ]; then
-  S1_SWEEP="5 17"; S2_SIZES="4"; S4_MEMBERS=20; DURATION=5
+  S1_SWEEP="5 17"; S2_SIZES="4"; S3_SIZES="8"; S4_MEMBERS=20; DURATION=5
 else
-  S1_SWEEP="5 9 17 33 65"; S2_SIZES="4 8 16"; S4_MEMBERS=40; DURATION=10
+  S1_SWEEP="5 9 17 33 65"; S2_SIZES="4 8 16"; S3_SIZES="8 32"; S4_MEMBERS=40; DURATION=10
 fi
+# The generator's MCU (S3 on confgate).
+MCU_PORT=5070
 S2_MEMBERS=16
 
 echo "== building (release)"
@@ -83,9 +90,10 @@ loadgen() {
 # --- confgate --------------------------------------------------------------
 # A fresh server for every run: its CPU time and memory are that run's alone.
 CONFGATE_DATA="$work/confgate-data"
+# start_confgate [VAR=VALUE...]: extra settings in confgate's environment.
 start_confgate() {
   rm -rf "$CONFGATE_DATA"
-  ns env CONFGATE_MEDIA__BIND_IP="$IP" RUST_LOG=warn taskset -c "$SERVER_CPU" \
+  ns env CONFGATE_MEDIA__BIND_IP="$IP" "$@" RUST_LOG=warn taskset -c "$SERVER_CPU" \
     "$bin/confgate" --data-dir "$CONFGATE_DATA" --plain-http --listen "$IP:$PORT" \
     --public-url "http://$IP:$PORT" serve --no-demo >>"$work/confgate.log" 2>&1 &
   server_pid=$!
@@ -118,6 +126,21 @@ confgate_run() {
   loadgen "confgate-$name" --label confgate --server-pid "$confgate_pid" "${links[@]}" "$@"
   stop_confgate
 }
+# S3: one conference bound to the generator's MCU; $1 = result name, the rest
+# the generator's options. Members who do not publish are called at once.
+confgate_s3_run() {
+  local name="$1"; shift
+  start_confgate CONFGATE_SIP__PUBLISH_WAIT_MS=0
+  local created conf code
+  created=$("$bin/confgate" --data-dir "$CONFGATE_DATA" conference create --name bench-s3 --json)
+  conf=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["confId"])' <<<"$created")
+  code=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["links"][0].rsplit("/",1)[1])' <<<"$created")
+  "$bin/confgate" --data-dir "$CONFGATE_DATA" conference bind "$conf" \
+    --mcu "sip:room@$IP:$MCU_PORT" --codecs opus,vp8 >/dev/null
+  loadgen "confgate-$name" --label confgate --server-pid "$confgate_pid" \
+    --link "http://$IP:$PORT/gzbwclient/conference/$code" --mcu-listen "$IP:$MCU_PORT" "$@"
+  stop_confgate
+}
 
 run_confgate() {
   echo "== confgate on core $SERVER_CPU"
@@ -129,14 +152,19 @@ run_confgate() {
       confgate_run "s2-$srtp-$size" $((S2_MEMBERS / size)) --srtp "$srtp" --scenario s2 \
         --members "$S2_MEMBERS" --meeting-size "$size"
     done
+    for n in $S3_SIZES; do
+      confgate_s3_run "s3-$srtp-$n" --srtp "$srtp" --scenario s3 --members "$n"
+    done
     confgate_run "s4-$srtp" 1 --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
   done
 }
 
 # --- Janus -----------------------------------------------------------------
+# JANUS_PLUGIN=streaming janus_run ... for S3.
 janus_run() {
   local name="$1"; shift
-  "$here/janus.sh" start --event-loops 1 --cpu "$SERVER_CPU" >>"$work/janus-start.log"
+  "$here/janus.sh" start --plugin "${JANUS_PLUGIN:-videoroom}" --event-loops 1 \
+    --cpu "$SERVER_CPU" >>"$work/janus-start.log"
   local pid
   pid=$(cat "${CGBENCH_JANUS_STATE:-/run/cgbench-janus}/pid")
   loadgen "janus-$name" --target janus --label janus --server-pid "$pid" --janus-room 7700 "$@"
@@ -144,7 +172,7 @@ janus_run() {
 }
 
 run_janus() {
-  echo "== Janus on core $SERVER_CPU (one shared event loop)"
+  echo "== Janus on core $SERVER_CPU (one shared event loop; Streaming plugin for S3)"
   for srtp in aes-cm aes-gcm; do
     for n in $S1_SWEEP; do
       janus_run "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n"
@@ -152,6 +180,12 @@ run_janus() {
     for size in $S2_SIZES; do
       janus_run "s2-$srtp-$size" --srtp "$srtp" --scenario s2 --members "$S2_MEMBERS" \
         --meeting-size "$size"
+    done
+    for n in $S3_SIZES; do
+      # One mountpoint per viewer (ids 7700.., RTP ports 20000..), as confgate
+      # has one MCU call per member.
+      JANUS_PLUGIN=streaming janus_run "s3-$srtp-$n" --srtp "$srtp" --scenario s3 \
+        --members "$n" --janus-mountpoints per-member --janus-rtp-port 20000
     done
     janus_run "s4-$srtp" --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
   done
