@@ -6,6 +6,9 @@
 //! (`summary.loss`). Writes one JSON file, a Markdown table and SVG charts.
 //!
 //!   confgate-bench-report --out bench-results/2026-11-28 RUN.json...
+//!
+//! `--peer LABEL` compares confgate with the runs labelled LABEL instead of Janus: an earlier
+//! build of confgate, say (`run.sh --baseline REV` labels those `before`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -75,8 +78,8 @@ struct Row {
     metric: String,
     unit: String,
     confgate: Option<f64>,
-    janus: Option<f64>,
-    /// confgate / Janus.
+    peer: Option<f64>,
+    /// confgate / the peer.
     ratio: Option<f64>,
     /// Lower is better for this metric.
     lower_is_better: bool,
@@ -103,7 +106,7 @@ fn knee(runs: &[&Run]) -> Option<f64> {
         .max_by(f64::total_cmp)
 }
 
-fn rows(runs: &[Run]) -> Vec<Row> {
+fn rows(runs: &[Run], peer: &str) -> Vec<Row> {
     // In scenario order, meetings by size.
     let mut groups: BTreeMap<(String, u64, String, String), Vec<&Run>> = BTreeMap::new();
     for r in runs {
@@ -129,7 +132,7 @@ fn rows(runs: &[Run]) -> Vec<Row> {
                 .filter(|r| r.label.eq_ignore_ascii_case(server))
                 .collect()
         };
-        let (c, j) = (of("confgate"), of("janus"));
+        let (c, j) = (of("confgate"), of(peer));
         let mut push =
             |metric: &str, unit: &str, lower: bool, f: &dyn Fn(&[&Run]) -> Option<f64>| {
                 let (a, b) = (f(&c), f(&j));
@@ -139,7 +142,7 @@ fn rows(runs: &[Run]) -> Vec<Row> {
                     metric: metric.to_owned(),
                     unit: unit.to_owned(),
                     confgate: a,
-                    janus: b,
+                    peer: b,
                     ratio: ratio(a, b),
                     lower_is_better: lower,
                 });
@@ -194,9 +197,9 @@ fn fmt(v: Option<f64>) -> String {
     }
 }
 
-fn markdown(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| scenario | SRTP | metric | confgate | Janus | confgate/Janus |\n|---|---|---|---:|---:|---:|\n",
+fn markdown(rows: &[Row], peer: &str) -> String {
+    let mut s = format!(
+        "| scenario | SRTP | metric | confgate | {peer} | confgate/{peer} |\n|---|---|---|---:|---:|---:|\n",
     );
     for r in rows {
         let _ = writeln!(
@@ -207,7 +210,7 @@ fn markdown(rows: &[Row]) -> String {
             r.metric,
             r.unit,
             fmt(r.confgate),
-            fmt(r.janus),
+            fmt(r.peer),
             r.ratio.map_or("–".to_owned(), |x| format!("{x:.2}×"))
         );
     }
@@ -231,8 +234,13 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// A horizontal bar chart of confgate and Janus per row of one metric.
-fn bar_chart(title: &str, unit: &str, bars: &[(String, Option<f64>, Option<f64>)]) -> String {
+/// A horizontal bar chart of confgate and the peer per row of one metric.
+fn bar_chart(
+    title: &str,
+    unit: &str,
+    peer: &str,
+    bars: &[(String, Option<f64>, Option<f64>)],
+) -> String {
     let (width, row_h, left, top) = (800.0, 46.0, 250.0, 50.0);
     let height = top + row_h * bars.len() as f64 + 40.0;
     let max = bars
@@ -247,12 +255,13 @@ fn bar_chart(title: &str, unit: &str, bars: &[(String, Option<f64>, Option<f64>)
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"10\" y=\"24\" font-size=\"16\" font-weight=\"bold\">{}</text>\n\
          <rect x=\"{}\" y=\"12\" width=\"12\" height=\"12\" fill=\"#2a7ab9\"/><text x=\"{}\" y=\"23\">confgate</text>\n\
-         <rect x=\"{}\" y=\"12\" width=\"12\" height=\"12\" fill=\"#d9822b\"/><text x=\"{}\" y=\"23\">Janus</text>\n",
+         <rect x=\"{}\" y=\"12\" width=\"12\" height=\"12\" fill=\"#d9822b\"/><text x=\"{}\" y=\"23\">{}</text>\n",
         escape(&format!("{title} ({unit})")),
         width - 200.0,
         width - 184.0,
         width - 110.0,
         width - 94.0,
+        escape(peer),
     );
     for (i, (label, a, b)) in bars.iter().enumerate() {
         let y = top + row_h * i as f64;
@@ -308,14 +317,16 @@ fn chart_name(metric: &str) -> &'static str {
 
 fn main() -> Result<()> {
     let mut out: Option<PathBuf> = None;
+    let mut peer = "janus".to_owned();
     let mut inputs = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = args.next().map(PathBuf::from),
+            "--peer" => peer = args.next().context("--peer needs a label")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: confgate-bench-report --out PREFIX RUN.json...\n\nWrites PREFIX.json, PREFIX.md and PREFIX-<metric>.svg, and prints the table."
+                    "usage: confgate-bench-report --out PREFIX [--peer LABEL] RUN.json...\n\nWrites PREFIX.json, PREFIX.md and PREFIX-<metric>.svg, and prints the table.\nconfgate is compared with the runs labelled LABEL (default: janus)."
                 );
                 return Ok(());
             }
@@ -337,8 +348,9 @@ fn main() -> Result<()> {
         raw.push(v);
     }
     anyhow::ensure!(!runs.is_empty(), "no results to report");
-    let rows = rows(&runs);
-    let table = markdown(&rows);
+    let rows = rows(&runs, &peer);
+    let title = if peer == "janus" { "Janus" } else { &peer };
+    let table = markdown(&rows, title);
     print!("{table}");
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -373,12 +385,12 @@ fn main() -> Result<()> {
                         short_srtp(&r.srtp)
                     ),
                     r.confgate,
-                    r.janus,
+                    r.peer,
                 )
             })
             .collect();
         let path = out.with_file_name(format!("{stem}-{}.svg", chart_name(metric)));
-        std::fs::write(&path, bar_chart(metric, unit, &bars))?;
+        std::fs::write(&path, bar_chart(metric, unit, title, &bars))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -413,12 +425,12 @@ mod tests {
             run("janus", 9, 0.0, 1_000, 8.0),
             run("janus", 17, 0.01, 7_000, 12.0),
         ];
-        let rows = rows(&runs);
+        let rows = rows(&runs, "janus");
         let knee = rows
             .iter()
             .find(|r| r.metric.starts_with("knee"))
             .expect("knee row");
-        assert_eq!((knee.confgate, knee.janus), (Some(17.0), Some(9.0)));
+        assert_eq!((knee.confgate, knee.peer), (Some(17.0), Some(9.0)));
         let cpu = rows
             .iter()
             .find(|r| r.metric.contains("CPU"))
@@ -426,10 +438,36 @@ mod tests {
         // At the highest load both ran: 17 members, 4.2 against 12.0.
         assert_eq!(cpu.unit, "µs, at 17 members");
         assert!((cpu.ratio.expect("ratio") - 4.2 / 12.0).abs() < 1e-9);
-        let md = markdown(&rows);
+        let md = markdown(&rows, "Janus");
         assert!(md.contains("| S1 | AEAD_AES_128_GCM | knee"), "{md}");
-        let svg = bar_chart("t", "µs", &[("S1".into(), Some(1.0), None)]);
-        assert!(svg.starts_with("<svg") && svg.contains("no result"));
+        assert!(md.starts_with("| scenario | SRTP | metric | confgate | Janus | confgate/Janus |"));
+        let svg = bar_chart("t", "µs", "Janus", &[("S1".into(), Some(1.0), None)]);
+        assert!(svg.starts_with("<svg") && svg.contains("no result") && svg.contains(">Janus<"));
+        // Another peer: an earlier build of confgate.
+        let before: Vec<Run> = runs
+            .iter()
+            .map(|r| Run {
+                label: if r.label == "janus" {
+                    "before".into()
+                } else {
+                    r.label.clone()
+                },
+                ..r.clone()
+            })
+            .collect();
+        let rows_before = super::rows(&before, "before");
+        assert_eq!(
+            rows_before
+                .iter()
+                .map(|r| (r.confgate, r.peer))
+                .collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| (r.confgate, r.peer))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            markdown(&rows_before, "before").contains("| confgate | before | confgate/before |")
+        );
         let names: Vec<&str> = rows.iter().map(|r| chart_name(&r.metric)).collect();
         assert_eq!(names, ["cpu", "knee", "memory", "join-p50", "join-p99"]);
     }
@@ -456,7 +494,7 @@ mod tests {
         .iter()
         .map(|v| Run::from_json(v).expect("a result"))
         .collect();
-        let rows = rows(&runs);
+        let rows = rows(&runs, "janus");
         let scenarios: Vec<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
         let mut order = scenarios.clone();
         order.dedup();
@@ -485,9 +523,9 @@ mod tests {
         );
         assert_eq!(s3[0].unit, "µs");
         assert_eq!(
-            (s3[1].confgate, s3[1].janus, s3[1].ratio),
+            (s3[1].confgate, s3[1].peer, s3[1].ratio),
             (Some(4.0), Some(4.0), Some(1.0))
         );
-        assert!(markdown(&rows).contains("| S3 with 32 members | AEAD_AES_128_GCM | memory per member (KiB) | 4.00 | 4.00 | 1.00× |"));
+        assert!(markdown(&rows, "Janus").contains("| S3 with 32 members | AEAD_AES_128_GCM | memory per member (KiB) | 4.00 | 4.00 | 1.00× |"));
     }
 }

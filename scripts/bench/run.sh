@@ -5,7 +5,11 @@
 # the network namespace of netns.sh (Janus cannot use loopback), the generator
 # pinned to core 0 and the server to core 1.
 #
-#   scripts/bench/run.sh [--quick] [--only confgate|janus]
+#   scripts/bench/run.sh [--quick] [--only confgate|janus] [--baseline REV]
+#
+# --baseline REV also runs the confgate scenarios on confgate as built from git
+# revision REV (labelled "before", same generator) and writes a second table,
+# bench-results/<date>-vs-before.md: the before/after ratio of a change.
 #
 # Scenarios (confgate-loadgen --help):
 #   S1  one publisher, N viewers, N swept: the knee is the most members with
@@ -30,11 +34,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confgate-target}"
 
 quick=0
 only=""
+baseline=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --only) only="$2"; shift ;;
-    *) echo "usage: $0 [--quick] [--only confgate|janus]" >&2; exit 2 ;;
+    --baseline) baseline="$2"; shift ;;
+    *) echo "usage: $0 [--quick] [--only confgate|janus] [--baseline REV]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -59,11 +65,23 @@ fi
 MCU_PORT=5070
 S2_MEMBERS=16
 
+work="$(mktemp -d /tmp/cgbench-run.XXXXXX)"
+if [ -n "$baseline" ]; then
+  # Built first, in the same target directory (the dependencies are shared), and
+  # set aside before this tree's build takes the binary's place.
+  echo "== building confgate at $baseline (release), the baseline"
+  git -C "$root" worktree add --detach -q "$work/baseline-src" "$baseline"
+  (cd "$work/baseline-src" && cargo build --release -q -p confgate)
+  cp "$CARGO_TARGET_DIR/release/confgate" "$work/confgate-before"
+  git -C "$root" worktree remove --force "$work/baseline-src"
+fi
 echo "== building (release)"
 cargo build --release -q -p confgate -p confgate-loadgen
 bin="$CARGO_TARGET_DIR/release"
+# The confgate binary the confgate runs use, and the label of their results.
+confgate_bin="$bin/confgate"
+confgate_label=confgate
 
-work="$(mktemp -d /tmp/cgbench-run.XXXXXX)"
 results="$work/results"
 mkdir -p "$results"
 server_pid=""
@@ -94,7 +112,7 @@ CONFGATE_DATA="$work/confgate-data"
 start_confgate() {
   rm -rf "$CONFGATE_DATA"
   ns env CONFGATE_MEDIA__BIND_IP="$IP" "$@" RUST_LOG=warn taskset -c "$SERVER_CPU" \
-    "$bin/confgate" --data-dir "$CONFGATE_DATA" --plain-http --listen "$IP:$PORT" \
+    "$confgate_bin" --data-dir "$CONFGATE_DATA" --plain-http --listen "$IP:$PORT" \
     --public-url "http://$IP:$PORT" serve --no-demo >>"$work/confgate.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 50); do
@@ -113,7 +131,7 @@ stop_confgate() {
 # A conference's join link.
 link() {
   local code
-  code=$("$bin/confgate" --data-dir "$CONFGATE_DATA" conference create --name bench --json |
+  code=$("$confgate_bin" --data-dir "$CONFGATE_DATA" conference create --name bench --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["links"][0].rsplit("/",1)[1])')
   echo "http://$IP:$PORT/gzbwclient/conference/$code"
 }
@@ -123,7 +141,7 @@ confgate_run() {
   local links=()
   for _ in $(seq 1 "$1"); do links+=(--link "$(link)"); done
   shift
-  loadgen "confgate-$name" --label confgate --server-pid "$confgate_pid" "${links[@]}" "$@"
+  loadgen "$confgate_label-$name" --label "$confgate_label" --server-pid "$confgate_pid" "${links[@]}" "$@"
   stop_confgate
 }
 # S3: one conference bound to the generator's MCU; $1 = result name, the rest
@@ -132,18 +150,18 @@ confgate_s3_run() {
   local name="$1"; shift
   start_confgate CONFGATE_SIP__PUBLISH_WAIT_MS=0
   local created conf code
-  created=$("$bin/confgate" --data-dir "$CONFGATE_DATA" conference create --name bench-s3 --json)
+  created=$("$confgate_bin" --data-dir "$CONFGATE_DATA" conference create --name bench-s3 --json)
   conf=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["confId"])' <<<"$created")
   code=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["links"][0].rsplit("/",1)[1])' <<<"$created")
-  "$bin/confgate" --data-dir "$CONFGATE_DATA" conference bind "$conf" \
+  "$confgate_bin" --data-dir "$CONFGATE_DATA" conference bind "$conf" \
     --mcu "sip:room@$IP:$MCU_PORT" --codecs opus,vp8 >/dev/null
-  loadgen "confgate-$name" --label confgate --server-pid "$confgate_pid" \
+  loadgen "$confgate_label-$name" --label "$confgate_label" --server-pid "$confgate_pid" \
     --link "http://$IP:$PORT/gzbwclient/conference/$code" --mcu-listen "$IP:$MCU_PORT" "$@"
   stop_confgate
 }
 
 run_confgate() {
-  echo "== confgate on core $SERVER_CPU"
+  echo "== $confgate_label ($confgate_bin) on core $SERVER_CPU"
   for srtp in aes-cm aes-gcm; do
     for n in $S1_SWEEP; do
       confgate_run "s1-$srtp-$n" 1 --srtp "$srtp" --scenario s1 --members "$n"
@@ -193,9 +211,20 @@ run_janus() {
 
 [ "$only" = "janus" ] || run_confgate
 [ "$only" = "confgate" ] || run_janus
+if [ -n "$baseline" ]; then
+  confgate_bin="$work/confgate-before" confgate_label=before run_confgate
+fi
 
 mkdir -p bench-results
 out="bench-results/$(date -u +%Y-%m-%d)"
 echo "== results ($(( $(date +%s) - started )) s of runs)"
-"$bin/confgate-bench-report" --out "$out" "$results"/*.json
+shopt -s nullglob
+if [ "$only" != "confgate" ] || [ -z "$baseline" ]; then
+  "$bin/confgate-bench-report" --out "$out" "$results"/confgate-*.json "$results"/janus-*.json
+fi
+if [ -n "$baseline" ]; then
+  echo "== confgate beside its build at $baseline"
+  "$bin/confgate-bench-report" --peer before --out "$out-vs-before" \
+    "$results"/confgate-*.json "$results"/before-*.json
+fi
 echo "raw results and logs: $work"
