@@ -2,10 +2,12 @@
 //! - one synthetic member publishes and two watch. Each viewer receives the publisher's audio
 //!   and video at the rate sent, nothing is lost end to end (by the stamps' counters) nor by
 //!   the forwarded sequence numbers, every packet's added latency is measured, and the join
-//!   time is counted. Both SRTP profiles it pins are accepted;
+//!   time is counted. Both SRTP profiles it pins are accepted, on the lean receive path (rtc's
+//!   sans-I/O connection, kernel arrival times) and on webrtc-rs's async one;
 //! - S3, the MCU direction: a conference bound to the generator's own MCU (its SIP UAS), two
 //!   members who do not publish; confgate calls the MCU once per member, and each member
-//!   receives its call's plain RTP over WebRTC, nothing lost end to end once it started.
+//!   receives its call's plain RTP over WebRTC (the lean receive path), nothing lost end to end
+//!   once it started.
 
 mod common;
 
@@ -20,6 +22,7 @@ use confgate_loadgen::mcu::Mcu;
 use confgate_loadgen::metrics::{Metrics, Snapshot};
 use confgate_loadgen::payload;
 use confgate_loadgen::peer::{MediaShape, Sink, Srtp};
+use confgate_loadgen::rx::RxPath;
 use confgate_signalling::join_link::{self, Password};
 
 const SHAPE: MediaShape = MediaShape {
@@ -55,7 +58,11 @@ async fn synthetic_members_publish_and_watch_through_confgate() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let t = TestServer::start(Backend::Sqlite).await;
     let http = reqwest::Client::new();
-    for (srtp, password) in [(Srtp::AesCm, "515151"), (Srtp::AesGcm, "525252")] {
+    for (srtp, rx, password) in [
+        (Srtp::AesCm, RxPath::Lean, "515151"),
+        (Srtp::AesGcm, RxPath::Lean, "525252"),
+        (Srtp::AesGcm, RxPath::Webrtc, "545454"),
+    ] {
         t.conference("load", Some(password)).await;
         let link = link(&t, password);
         let metrics = Arc::new(Metrics::new(3));
@@ -63,6 +70,7 @@ async fn synthetic_members_publish_and_watch_through_confgate() {
             bind_ip: std::net::Ipv4Addr::LOCALHOST.into(),
             srtp,
             shape: SHAPE,
+            rx,
         };
         let mut members = Vec::new();
         for i in 0..3 {
@@ -73,22 +81,26 @@ async fn synthetic_members_publish_and_watch_through_confgate() {
             };
             let member = join(&http, &link, &format!("m{i}"), i == 0, &options, sink)
                 .await
-                .unwrap_or_else(|e| panic!("member {i} joins with {srtp:?}: {e:#}"));
+                .unwrap_or_else(|e| panic!("member {i} joins with {srtp:?}/{rx:?}: {e:#}"));
             members.push(member);
         }
         // Until both viewers receive, then two seconds counted.
-        until_receiving(&metrics, 2, &format!("{srtp:?}")).await;
+        until_receiving(&metrics, 2, &format!("{srtp:?}/{rx:?}")).await;
         let before = metrics.snapshot();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let d: Snapshot = metrics.snapshot().since(&before);
         // The publisher sends 50 audio packets and 30 frames (about 2.1 packets each at
         // 600 kbit/s, three times that for a keyframe each second) a second.
-        assert!(d.sent_packets > 200, "{srtp:?}: sent {}", d.sent_packets);
+        assert!(
+            d.sent_packets > 200,
+            "{srtp:?}/{rx:?}: sent {}",
+            d.sent_packets
+        );
         for viewer in 1..3 {
             let got = d.member_packets[viewer];
             assert!(
                 got * 10 >= d.sent_packets * 9,
-                "{srtp:?}: viewer {viewer} got {got} of {} packets",
+                "{srtp:?}/{rx:?}: viewer {viewer} got {got} of {} packets",
                 d.sent_packets
             );
             // End to end, each viewer expected what was sent in the window (give or take
@@ -96,20 +108,24 @@ async fn synthetic_members_publish_and_watch_through_confgate() {
             let expected = d.member_expected[viewer];
             assert!(
                 expected.abs_diff(d.sent_packets) * 20 <= d.sent_packets,
-                "{srtp:?}: viewer {viewer} expected {expected} of {} packets sent",
+                "{srtp:?}/{rx:?}: viewer {viewer} expected {expected} of {} packets sent",
                 d.sent_packets
             );
         }
         assert_eq!(d.member_packets[0], 0, "the publisher watches nobody");
-        assert!(d.loss() < 0.005, "{srtp:?}: loss {}", d.loss());
+        assert!(d.loss() < 0.005, "{srtp:?}/{rx:?}: loss {}", d.loss());
         assert!(
             d.worst_member_loss() < 0.01,
-            "{srtp:?}: worst member's loss {}",
+            "{srtp:?}/{rx:?}: worst member's loss {}",
             d.worst_member_loss()
         );
-        assert!(d.seq_loss() < 0.005, "{srtp:?}: seq loss {}", d.seq_loss());
+        assert!(
+            d.seq_loss() < 0.005,
+            "{srtp:?}/{rx:?}: seq loss {}",
+            d.seq_loss()
+        );
         let p99 = d.latency_quantile(0.99).expect("latencies measured");
-        assert!(p99 < 1_000_000, "{srtp:?}: p99 {p99} µs");
+        assert!(p99 < 1_000_000, "{srtp:?}/{rx:?}: p99 {p99} µs");
         assert!(
             metrics
                 .join_times()
@@ -161,6 +177,7 @@ async fn s3_members_receive_the_mcus_plain_rtp_through_confgate() {
         bind_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         srtp: Srtp::AesGcm,
         shape: SHAPE,
+        rx: RxPath::Lean,
     };
     let link = link(&t, password);
     let mut members = Vec::new();

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::peer::{MediaShape, Peer, Sink, Srtp};
+use crate::rx::{Receiver, RxPath};
 use crate::ws::spawn_json_socket;
 
 /// A JSON-RPC 2.0 client over one WebSocket.
@@ -56,12 +57,14 @@ pub struct JoinOptions {
     pub bind_ip: IpAddr,
     pub srtp: Srtp,
     pub shape: MediaShape,
+    /// How the subscribe connections receive.
+    pub rx: RxPath,
 }
 
 /// A member in a conference. Dropping it leaves (the WebSocket and connections close).
 pub struct Member {
     publish: Option<Peer>,
-    subscribe: Arc<Mutex<Option<Peer>>>,
+    subscribe: Arc<Mutex<Option<Receiver>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -81,7 +84,7 @@ impl Member {
             .lock()
             .await
             .as_ref()
-            .is_some_and(Peer::is_connected);
+            .is_some_and(Receiver::is_connected);
         subscribed && self.publish.as_ref().is_none_or(Peer::is_connected)
     }
 }
@@ -164,7 +167,7 @@ pub async fn join(
 
     // The subscribe connection: the server offers it at join and again whenever tracks come
     // or go; the same connection answers each offer.
-    let subscribe: Arc<Mutex<Option<Peer>>> = Arc::default();
+    let subscribe: Arc<Mutex<Option<Receiver>>> = Arc::default();
     let (sender, metrics) = (sink.member as u32, Arc::clone(&sink.metrics));
     let subscriber = {
         let (rpc, subscribe, options) = (Arc::clone(&rpc), Arc::clone(&subscribe), options.clone());
@@ -178,7 +181,9 @@ pub async fn join(
                 };
                 let mut slot = subscribe.lock().await;
                 if slot.is_none() {
-                    match Peer::new(options.bind_ip, options.srtp, Some(sink.clone())).await {
+                    let receiver =
+                        Receiver::new(options.rx, options.bind_ip, options.srtp, sink.clone());
+                    match receiver.await {
                         Ok(peer) => *slot = Some(peer),
                         Err(e) => {
                             eprintln!("subscribe connection: {e:#}");

@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::confgate::JoinOptions;
 use crate::peer::{Peer, Sink};
+use crate::rx::Receiver;
 use crate::ws::spawn_json_socket;
 
 /// How long a request may wait for its reply.
@@ -435,13 +436,25 @@ pub(crate) async fn gathered_sdp(peer: &Peer, fallback: String) -> String {
     }
 }
 
+/// Applies Janus's offer on a receive connection and returns the full answer for it (host
+/// candidates in, no RTCP ones: Janus gets no trickle).
+pub(crate) async fn answer_in_full(receiver: &Receiver, offer: String) -> Result<String> {
+    Ok(match receiver {
+        Receiver::Webrtc(peer) => {
+            let answer = peer.answer(offer).await?;
+            gathered_sdp(peer, answer).await
+        }
+        Receiver::Lean(lean) => without_rtcp_candidates(&lean.answer(offer).await?),
+    })
+}
+
 /// A member in a VideoRoom. Dropping it leaves.
 pub struct Member {
     janus: Arc<Janus>,
     session: Option<u64>,
     control: Option<u64>,
     publish: Option<Peer>,
-    subscribe: Arc<Mutex<Option<Peer>>>,
+    subscribe: Arc<Mutex<Option<Receiver>>>,
     /// Whether the member should have a subscription: a viewer always, a publisher once another
     /// feed is in its room.
     wants_subscription: Arc<AtomicBool>,
@@ -497,7 +510,7 @@ impl Member {
             .lock()
             .await
             .as_ref()
-            .is_some_and(Peer::is_connected)
+            .is_some_and(Receiver::is_connected)
     }
 }
 
@@ -631,7 +644,7 @@ struct Subscription {
     handle: u64,
     room: u64,
     own_feed: Option<u64>,
-    peer: Arc<Mutex<Option<Peer>>>,
+    peer: Arc<Mutex<Option<Receiver>>>,
     wants: Arc<AtomicBool>,
     options: JoinOptions,
     sink: Sink,
@@ -774,10 +787,11 @@ impl Subscription {
         }
         let mut slot = self.peer.lock().await;
         if slot.is_none() {
-            match Peer::new(
+            match Receiver::new(
+                self.options.rx,
                 self.options.bind_ip,
                 self.options.srtp,
-                Some(self.sink.clone()),
+                self.sink.clone(),
             )
             .await
             {
@@ -789,8 +803,8 @@ impl Subscription {
             }
         }
         let Some(peer) = slot.as_ref() else { return };
-        let answer = match peer.answer(offer).await {
-            Ok(answer) => gathered_sdp(peer, answer).await,
+        let answer = match answer_in_full(peer, offer).await {
+            Ok(answer) => answer,
             Err(e) => {
                 eprintln!("Janus subscription offer: {e:#}");
                 return;

@@ -21,11 +21,12 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 use crate::confgate::JoinOptions;
-use crate::janus::{Janus, gathered_sdp, janus_code};
+use crate::janus::{Janus, answer_in_full, janus_code};
 use crate::mcu::{FeedTarget, Feeder};
 use crate::metrics::Metrics;
 use crate::payload::MediaShape;
-use crate::peer::{AUDIO_PT, Peer, Sink, VIDEO_PT};
+use crate::peer::{AUDIO_PT, Sink, VIDEO_PT};
+use crate::rx::Receiver;
 
 const PLUGIN: &str = "janus.plugin.streaming";
 /// Streaming "mountpoint already exists" (JANUS_STREAMING_ERROR_CANT_CREATE).
@@ -150,7 +151,7 @@ impl Source {
 pub struct Viewer {
     janus: Arc<Janus>,
     session: u64,
-    peer: Option<Peer>,
+    peer: Option<Receiver>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -175,7 +176,7 @@ impl Drop for Viewer {
 impl Viewer {
     /// Its connection is up (ICE and DTLS).
     pub fn connected(&self) -> bool {
-        self.peer.as_ref().is_some_and(Peer::is_connected)
+        self.peer.as_ref().is_some_and(Receiver::is_connected)
     }
 }
 
@@ -218,9 +219,8 @@ pub async fn watch(
         .with_context(|| format!("watching mountpoint {mountpoint}"))?
         .sdp
         .with_context(|| format!("watching mountpoint {mountpoint}: no offer"))?;
-    let peer = Peer::new(options.bind_ip, options.srtp, Some(sink)).await?;
-    let answer = peer.answer(offer).await?;
-    let answer = gathered_sdp(&peer, answer).await;
+    let peer = Receiver::new(options.rx, options.bind_ip, options.srtp, sink).await?;
+    let answer = answer_in_full(&peer, offer).await?;
     viewer.peer = Some(peer);
     janus
         .message(

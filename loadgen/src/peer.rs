@@ -17,7 +17,7 @@ use rtc::peer_connection::configuration::interceptor_registry::register_default_
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::setting_engine::{SettingEngine, SettingEngineBuilder};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -108,6 +108,44 @@ fn is_keyframe_request(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
         .any(|p| p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>())
 }
 
+/// The media engine, interceptors and settings of every member's connection, on either receive
+/// path: Opus and VP8 (with NACK, PLI and FIR feedback), rtc's default interceptors plus
+/// keyframe-request delivery, mDNS off, only `srtp`, and ICE checks every [`CHECK_INTERVAL_MS`].
+pub(crate) fn engines(srtp: Srtp) -> Result<(MediaEngine, Registry, SettingEngine)> {
+    let mut media_engine = MediaEngine::default();
+    media_engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: opus(),
+            payload_type: AUDIO_PT,
+        },
+        RtpCodecKind::Audio,
+    )?;
+    media_engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: vp8(),
+            payload_type: VIDEO_PT,
+        },
+        RtpCodecKind::Video,
+    )?;
+    // rtc hands no RTCP to the application unless an interceptor marks it: without this,
+    // keyframe requests never reach the sender and a new viewer waits for the next
+    // periodic keyframe.
+    let registry = Registry::new().with(
+        Slot::from(confgate_media::DELIVER_SLOT),
+        confgate_media::DeliverKeyframeRequests::default(),
+    );
+    let registry = register_default_interceptors(registry, &mut media_engine)?;
+    let setting_engine = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_srtp_protection_profiles(vec![srtp.profile()])
+        // Connectivity checks paced like a browser's (Ta = 50 ms), not webrtc-rs's 200 ms:
+        // against an ICE-lite server the member's agent decides when a pair is nominated,
+        // so its pacing is part of every join time measured. 28 attempts keep rtc's 1.4 s.
+        .with_ice_connection_attempts(Some(Duration::from_millis(CHECK_INTERVAL_MS)), Some(28))
+        .build();
+    Ok((media_engine, registry, setting_engine))
+}
+
 struct Handler {
     tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
     connected: Arc<AtomicBool>,
@@ -158,37 +196,7 @@ impl Peer {
     /// A connection on `bind_ip` (any port) offering only `srtp`; received RTP is counted into
     /// `sink` when given.
     pub async fn new(bind_ip: IpAddr, srtp: Srtp, sink: Option<Sink>) -> Result<Peer> {
-        let mut media_engine = MediaEngine::default();
-        media_engine.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: opus(),
-                payload_type: AUDIO_PT,
-            },
-            RtpCodecKind::Audio,
-        )?;
-        media_engine.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: vp8(),
-                payload_type: VIDEO_PT,
-            },
-            RtpCodecKind::Video,
-        )?;
-        // rtc hands no RTCP to the application unless an interceptor marks it: without this,
-        // keyframe requests never reach the sender and a new viewer waits for the next
-        // periodic keyframe.
-        let registry = Registry::new().with(
-            Slot::from(confgate_media::DELIVER_SLOT),
-            confgate_media::DeliverKeyframeRequests::default(),
-        );
-        let registry = register_default_interceptors(registry, &mut media_engine)?;
-        let setting_engine = SettingEngineBuilder::new()
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .with_srtp_protection_profiles(vec![srtp.profile()])
-            // Connectivity checks paced like a browser's (Ta = 50 ms), not webrtc-rs's 200 ms:
-            // against an ICE-lite server the member's agent decides when a pair is nominated,
-            // so its pacing is part of every join time measured. 28 attempts keep rtc's 1.4 s.
-            .with_ice_connection_attempts(Some(Duration::from_millis(CHECK_INTERVAL_MS)), Some(28))
-            .build();
+        let (media_engine, registry, setting_engine) = engines(srtp)?;
         let (tracks_tx, mut tracks_rx) = mpsc::unbounded_channel::<Arc<dyn TrackRemote>>();
         let connected = Arc::new(AtomicBool::new(false));
         let pc = PeerConnectionBuilder::new()
@@ -300,52 +308,81 @@ pub struct Tracks {
     video: Arc<TrackLocalStaticRTP>,
 }
 
-/// Counts one remote track's packets: per member, packets and bytes, end-to-end loss from the
-/// stamps' counters, loss from the sequence numbers, latency from the stamps' send times, and
-/// the member's first packet (its join time). Per packet: a few atomic additions to the
-/// member's own counters and one to the latency histogram; no lock, no allocation.
+/// Counts one remote track's packets into `sink` (see [`RxCounter`]), each at the time it
+/// reaches this task.
 async fn count_track(track: Arc<dyn TrackRemote>, sink: Sink) {
-    let m = &sink.metrics;
-    let counters = &m.members[sink.member];
-    let mut highest: Option<u64> = None;
-    let mut loss = LossTracker::default();
+    let mut counter = RxCounter::new(sink);
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
-        let now = payload::now_us();
+        counter.packet(
+            packet.header.ssrc,
+            packet.header.sequence_number,
+            &packet.payload,
+            payload::now_us(),
+        );
+    }
+}
+
+/// What one receive path counts per packet: per member, packets and bytes, end-to-end loss
+/// from the stamps' counters, loss from the sequence numbers (per SSRC), latency from the
+/// stamps' send times, and the member's first packet (its join time). Per packet: a few atomic
+/// additions to the member's own counters and one to the latency histogram; no lock, and no
+/// allocation but one per new stream.
+pub(crate) struct RxCounter {
+    sink: Sink,
+    /// Per SSRC, the highest extended sequence number received.
+    highest: Vec<(u32, u64)>,
+    loss: LossTracker,
+}
+
+impl RxCounter {
+    pub(crate) fn new(sink: Sink) -> RxCounter {
+        RxCounter {
+            sink,
+            highest: Vec::new(),
+            loss: LossTracker::default(),
+        }
+    }
+
+    /// One RTP packet of `ssrc` numbered `sequence_number`, that arrived at `arrival_us` (µs
+    /// of [`payload::now_us`]).
+    pub(crate) fn packet(&mut self, ssrc: u32, sequence_number: u16, body: &[u8], arrival_us: u64) {
+        let m = &self.sink.metrics;
+        let counters = &m.members[self.sink.member];
         if counters.join_us.load(Relaxed) == 0 {
             let _ = counters.join_us.compare_exchange(
                 0,
-                now.saturating_sub(sink.join_started_us).max(1),
+                arrival_us.saturating_sub(self.sink.join_started_us).max(1),
                 Relaxed,
                 Relaxed,
             );
         }
-        let bytes = (packet.payload.len() + payload::RTP_HEADER) as u64;
+        let bytes = (body.len() + payload::RTP_HEADER) as u64;
         counters.packets.fetch_add(1, Relaxed);
         counters.bytes.fetch_add(bytes, Relaxed);
         // Extended sequence number: the forwarded stream's numbering is continuous.
-        let seq = u64::from(packet.header.sequence_number);
-        let expected = match highest {
+        let expected = match self.highest.iter_mut().find(|(s, _)| *s == ssrc) {
             None => {
-                highest = Some(seq);
+                self.highest.push((ssrc, u64::from(sequence_number)));
                 1
             }
-            Some(h) => {
-                let ext = extend(h, packet.header.sequence_number);
-                if ext > h {
-                    highest = Some(ext);
-                    ext - h
+            Some((_, h)) => {
+                let ext = extend(*h, sequence_number);
+                if ext > *h {
+                    let more = ext - *h;
+                    *h = ext;
+                    more
                 } else {
                     0
                 }
             }
         };
         counters.seq_expected.fetch_add(expected, Relaxed);
-        if let Some(stamp) = payload::read_stamp(&packet.payload) {
-            m.latency(now.saturating_sub(stamp.sent_us));
-            let (expected, unique) = loss.packet(stamp.sender, stamp.video, stamp.counter);
+        if let Some(stamp) = payload::read_stamp(body) {
+            m.latency(arrival_us.saturating_sub(stamp.sent_us));
+            let (expected, unique) = self.loss.packet(stamp.sender, stamp.video, stamp.counter);
             if expected > 0 {
                 counters.expected.fetch_add(expected, Relaxed);
             }
