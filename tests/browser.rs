@@ -389,20 +389,12 @@ async fn mcu_in_a_browser(play: McuPlay) {
     })
     .await;
     let conf = t.conference("MCU 会议", Some("299792")).await;
-    t.state()
-        .store
-        .set_mcu_binding(&confgate::store::McuBindingRow {
-            conf_id: conf.conf_id.clone(),
-            uri: sipp.target(),
-            transport: "udp".into(),
-            outbound_proxy: None,
-            username: None,
-            password: None,
-            codecs: play.binding_codecs.into(),
-            created_at: confgate::store::now_ms(),
-        })
-        .await
-        .expect("bind");
+    t.bind_mcu(&common::mcu_binding(
+        &conf.conf_id,
+        sipp.target(),
+        play.binding_codecs,
+    ))
+    .await;
 
     let (gateway_audio, audio_rx) = tokio::sync::watch::channel(None);
     let (gateway_video, video_rx) = tokio::sync::watch::channel(None);

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use common::{Backend, TestServer};
-use confgate::store::{McuBindingRow, now_ms};
-use confgate_loadgen::confgate::{JoinOptions, join};
+use common::{Backend, TestServer, mcu_binding};
+use confgate_loadgen::confgate::{JoinOptions, Member, join};
 use confgate_loadgen::mcu::Mcu;
 use confgate_loadgen::metrics::{Metrics, Snapshot};
 use confgate_loadgen::payload;
@@ -39,6 +38,32 @@ fn link(t: &TestServer, password: &str) -> String {
     t.url(&format!("/gzbwclient/conference/{code}"))
 }
 
+/// Joins `n` members through `link`, one after another; the first publishes if `publisher`.
+async fn join_members(
+    link: &str,
+    n: usize,
+    publisher: bool,
+    options: &JoinOptions,
+    metrics: &Arc<Metrics>,
+    what: &str,
+) -> Vec<Member> {
+    let http = reqwest::Client::new();
+    let mut members = Vec::new();
+    for i in 0..n {
+        let sink = Sink {
+            metrics: Arc::clone(metrics),
+            member: i,
+            join_started_us: payload::now_us(),
+        };
+        let publishes = publisher && i == 0;
+        let member = join(&http, link, &format!("m{i}"), publishes, options, sink)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: member {i} joins: {e:#}"));
+        members.push(member);
+    }
+    members
+}
+
 /// Waits until `members` members received something (at most 15 s), then half a second.
 async fn until_receiving(metrics: &Metrics, members: usize, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -57,7 +82,6 @@ async fn until_receiving(metrics: &Metrics, members: usize, what: &str) {
 async fn synthetic_members_publish_and_watch_through_confgate() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let t = TestServer::start(Backend::Sqlite).await;
-    let http = reqwest::Client::new();
     for (srtp, rx, password) in [
         (Srtp::AesCm, RxPath::Lean, "515151"),
         (Srtp::AesGcm, RxPath::Lean, "525252"),
@@ -72,20 +96,10 @@ async fn synthetic_members_publish_and_watch_through_confgate() {
             shape: SHAPE,
             rx,
         };
-        let mut members = Vec::new();
-        for i in 0..3 {
-            let sink = Sink {
-                metrics: Arc::clone(&metrics),
-                member: i,
-                join_started_us: payload::now_us(),
-            };
-            let member = join(&http, &link, &format!("m{i}"), i == 0, &options, sink)
-                .await
-                .unwrap_or_else(|e| panic!("member {i} joins with {srtp:?}/{rx:?}: {e:#}"));
-            members.push(member);
-        }
+        let what = format!("{srtp:?}/{rx:?}");
+        let members = join_members(&link, 3, true, &options, &metrics, &what).await;
         // Until both viewers receive, then two seconds counted.
-        until_receiving(&metrics, 2, &format!("{srtp:?}/{rx:?}")).await;
+        until_receiving(&metrics, 2, &what).await;
         let before = metrics.snapshot();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let d: Snapshot = metrics.snapshot().since(&before);
@@ -158,21 +172,12 @@ async fn s3_members_receive_the_mcus_plain_rtp_through_confgate() {
     )
     .await
     .expect("the MCU listens");
-    t.state()
-        .store
-        .set_mcu_binding(&McuBindingRow {
-            conf_id: conf.conf_id.clone(),
-            uri: format!("sip:room@{}", mcu.local_addr()),
-            transport: "udp".into(),
-            outbound_proxy: None,
-            username: None,
-            password: None,
-            codecs: "opus,vp8".into(),
-            created_at: now_ms(),
-        })
-        .await
-        .expect("bind");
-    let http = reqwest::Client::new();
+    t.bind_mcu(&mcu_binding(
+        &conf.conf_id,
+        format!("sip:room@{}", mcu.local_addr()),
+        "opus,vp8",
+    ))
+    .await;
     let options = JoinOptions {
         bind_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         srtp: Srtp::AesGcm,
@@ -180,18 +185,7 @@ async fn s3_members_receive_the_mcus_plain_rtp_through_confgate() {
         rx: RxPath::Lean,
     };
     let link = link(&t, password);
-    let mut members = Vec::new();
-    for i in 0..2 {
-        let sink = Sink {
-            metrics: Arc::clone(&metrics),
-            member: i,
-            join_started_us: payload::now_us(),
-        };
-        let member = join(&http, &link, &format!("v{i}"), false, &options, sink)
-            .await
-            .unwrap_or_else(|e| panic!("member {i} joins: {e:#}"));
-        members.push(member);
-    }
+    let members = join_members(&link, 2, false, &options, &metrics, "S3").await;
     until_receiving(&metrics, 2, "S3").await;
     assert_eq!(
         mcu.counters.answered.load(Relaxed),

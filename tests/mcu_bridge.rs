@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::sipp::{Sipp, scenario};
-use common::{Backend, TestServer, WsClient};
+use common::{Backend, TestServer, WsClient, mcu_binding};
 use confgate::store::{McuBindingRow, now_ms};
 use serde_json::{Value, json};
 
@@ -32,22 +32,9 @@ async fn bound_server(
     })
     .await;
     let conf = t.conference("bridged", Some(PASSWORD)).await;
-    let mut binding = McuBindingRow {
-        conf_id: conf.conf_id.clone(),
-        uri: sipp.target(),
-        transport: "udp".into(),
-        outbound_proxy: None,
-        username: None,
-        password: None,
-        codecs: "opus,vp8,h264".into(),
-        created_at: now_ms(),
-    };
+    let mut binding = mcu_binding(&conf.conf_id, sipp.target(), "opus,vp8,h264");
     tweak(&mut binding);
-    t.state()
-        .store
-        .set_mcu_binding(&binding)
-        .await
-        .expect("bind");
+    t.bind_mcu(&binding).await;
     (t, conf.conf_id)
 }
 
@@ -324,20 +311,8 @@ async fn no_answer_within_the_ring_timeout() {
     })
     .await;
     let conf = t.conference("bridged", Some(PASSWORD)).await;
-    t.state()
-        .store
-        .set_mcu_binding(&McuBindingRow {
-            conf_id: conf.conf_id.clone(),
-            uri: sipp.target(),
-            transport: "udp".into(),
-            outbound_proxy: None,
-            username: None,
-            password: None,
-            codecs: "opus,vp8".into(),
-            created_at: now_ms(),
-        })
-        .await
-        .expect("bind");
+    t.bind_mcu(&mcu_binding(&conf.conf_id, sipp.target(), "opus,vp8"))
+        .await;
     let mut m = join(&t, "Jo").await;
     let failed = until_state(&mut m.ws, &sipp, "failed").await;
     assert!(

@@ -715,6 +715,21 @@ impl Uas {
         }
     }
 
+    /// Turns an INVITE down with `status`, says why on stderr and counts it.
+    async fn refuse(
+        &self,
+        m: &SipMessage,
+        call_id: &str,
+        from: SocketAddr,
+        status: &str,
+        reason: &str,
+    ) {
+        eprintln!("MCU: refusing call {call_id}: {reason}");
+        self.counters.refused.fetch_add(1, Relaxed);
+        self.send(&response(m, status, Some("mcu"), &[], None), from)
+            .await;
+    }
+
     async fn invite(&mut self, m: &SipMessage, call_id: &str, from: SocketAddr) {
         if let Some(call) = self.calls.get(call_id) {
             // A retransmission, or a re-INVITE (a session refresh, another codec): the same
@@ -743,15 +758,13 @@ impl Uas {
         }
         self.send(&response(m, "100 Trying", None, &[], None), from)
             .await;
-        let refuse = |reason: String| {
-            eprintln!("MCU: refusing call {call_id}: {reason}");
-        };
         let Some(offer) = parse_offer(&m.body) else {
-            refuse("unreadable SDP offer".into());
-            self.counters.refused.fetch_add(1, Relaxed);
-            self.send(
-                &response(m, "488 Not Acceptable Here", Some("mcu"), &[], None),
+            self.refuse(
+                m,
+                call_id,
                 from,
+                "488 Not Acceptable Here",
+                "unreadable SDP offer",
             )
             .await;
             return;
@@ -759,13 +772,9 @@ impl Uas {
         let sockets = match self.rtp_sockets().await {
             Ok(s) => s,
             Err(e) => {
-                refuse(format!("{e:#}"));
-                self.counters.refused.fetch_add(1, Relaxed);
-                self.send(
-                    &response(m, "500 Server Internal Error", Some("mcu"), &[], None),
-                    from,
-                )
-                .await;
+                let reason = format!("{e:#}");
+                self.refuse(m, call_id, from, "500 Server Internal Error", &reason)
+                    .await;
                 return;
             }
         };
@@ -778,13 +787,9 @@ impl Uas {
         let settled = match answer(&offer, self.local.ip(), ports, 1000 + n) {
             Ok(s) => s,
             Err(e) => {
-                refuse(format!("{e:#}"));
-                self.counters.refused.fetch_add(1, Relaxed);
-                self.send(
-                    &response(m, "488 Not Acceptable Here", Some("mcu"), &[], None),
-                    from,
-                )
-                .await;
+                let reason = format!("{e:#}");
+                self.refuse(m, call_id, from, "488 Not Acceptable Here", &reason)
+                    .await;
                 return;
             }
         };

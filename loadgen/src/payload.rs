@@ -77,35 +77,6 @@ pub fn write_video(
     out.resize(end.max(out.len()), 0);
 }
 
-/// An audio payload of `len` bytes.
-pub fn audio(sender: u32, counter: u32, sent_us: u64, len: usize) -> Vec<u8> {
-    let mut p = Vec::with_capacity(len.max(STAMP_LEN));
-    write_audio(&mut p, sender, counter, sent_us, len);
-    p
-}
-
-/// One packet's payload of a VP8 frame, `len` bytes.
-pub fn video(
-    sender: u32,
-    counter: u32,
-    sent_us: u64,
-    len: usize,
-    first_of_frame: bool,
-    keyframe: bool,
-) -> Vec<u8> {
-    let mut p = Vec::with_capacity(len.max(VIDEO_STAMP_AT + STAMP_LEN));
-    write_video(
-        &mut p,
-        sender,
-        counter,
-        sent_us,
-        len,
-        first_of_frame,
-        keyframe,
-    );
-    p
-}
-
 /// The stamp of a payload the generator made, if it is one.
 pub fn read_stamp(payload: &[u8]) -> Option<Stamp> {
     let at = if payload.starts_with(&MAGIC) {
@@ -258,6 +229,25 @@ impl Synthetic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn audio(sender: u32, counter: u32, sent_us: u64, len: usize) -> Vec<u8> {
+        let mut p = Vec::new();
+        write_audio(&mut p, sender, counter, sent_us, len);
+        p
+    }
+
+    fn video(
+        sender: u32,
+        counter: u32,
+        sent_us: u64,
+        len: usize,
+        first: bool,
+        key: bool,
+    ) -> Vec<u8> {
+        let mut p = Vec::new();
+        write_video(&mut p, sender, counter, sent_us, len, first, key);
+        p
+    }
 
     #[test]
     fn stamps_read_back_from_audio_and_video() {

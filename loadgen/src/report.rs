@@ -343,7 +343,10 @@ fn main() -> Result<()> {
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         match Run::from_json(&v) {
             Some(run) => runs.push(run),
-            None => eprintln!("{}: not a confgate-loadgen result; skipped", path.display()),
+            None => eprintln!(
+                "{}: not a confgate-loadgen result; left out",
+                path.display()
+            ),
         }
         raw.push(v);
     }

@@ -206,7 +206,13 @@ struct Peer {
 
 impl Peer {
     fn leg(&self) -> Leg {
-        match self.role {
+        self.role.leg()
+    }
+}
+
+impl Role {
+    fn leg(&self) -> Leg {
+        match self {
             Role::Publish(_) => Leg::Publish,
             Role::Subscribe(_) => Leg::Subscribe,
         }
@@ -479,11 +485,10 @@ impl MediaLoop {
             subscriber.timeout_stale = true;
             batch.queue(&mut subscriber.pc);
         });
-        let dropped = batch.send(socket);
-        Counters::add(&self.counters.dropped, dropped as u64);
+        let unsent = batch.send(socket) as u64;
         Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
         Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
-        Counters::add(&self.counters.dropped, u64::from(outcome.dropped));
+        Counters::add(&self.counters.dropped, u64::from(outcome.dropped) + unsent);
         self.send_to_mcu(member, kind, &packet.header, &packet.payload, now);
     }
 
@@ -1281,11 +1286,7 @@ impl MediaLoop {
         while !self.demux.ufrag_free(&ufrag) {
             ufrag = peer::ice_string(ICE_UFRAG_LEN);
         }
-        let leg = match role {
-            Role::Publish(_) => Leg::Publish,
-            Role::Subscribe(_) => Leg::Subscribe,
-        };
-        let pc = peer::build(&ufrag, &peer::ice_string(ICE_PWD_LEN), leg, now)?;
+        let pc = peer::build(&ufrag, &peer::ice_string(ICE_PWD_LEN), role.leg(), now)?;
         let peer = Peer {
             pc,
             member,

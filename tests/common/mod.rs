@@ -173,6 +173,15 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// Binds a conference to an MCU, as `confgate conference bind` does.
+    pub async fn bind_mcu(&self, binding: &confgate::store::McuBindingRow) {
+        self.state()
+            .store
+            .set_mcu_binding(binding)
+            .await
+            .expect("bind the conference to the MCU");
+    }
+
     /// Creates a live conference with this password (or a random one) and
     /// returns it.
     pub async fn conference(
@@ -438,5 +447,19 @@ impl WsClient {
 
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
+    }
+}
+
+/// A binding of `conf_id` to the MCU at `uri` over UDP, no proxy, no credentials.
+pub fn mcu_binding(conf_id: &str, uri: String, codecs: &str) -> confgate::store::McuBindingRow {
+    confgate::store::McuBindingRow {
+        conf_id: conf_id.to_owned(),
+        uri,
+        transport: "udp".into(),
+        outbound_proxy: None,
+        username: None,
+        password: None,
+        codecs: codecs.into(),
+        created_at: confgate::store::now_ms(),
     }
 }
