@@ -658,34 +658,20 @@ impl Uas {
                 }
             }
             "BYE" => {
-                let tag = self.calls.get(&call_id).map(|c| c.to_tag.clone());
-                let status = if tag.is_some() {
-                    "200 OK"
-                } else {
-                    "481 Call/Transaction Does Not Exist"
-                };
-                self.send(&response(m, status, tag.as_deref(), &[], None), from)
-                    .await;
+                self.answer_in_dialog(m, &call_id, from).await;
                 if let Some(call) = self.calls.remove(&call_id) {
                     self.feeder.remove(call.feed);
                     self.counters.ended.fetch_add(1, Relaxed);
                 }
             }
             "INFO" => {
-                let tag = self.calls.get(&call_id).map(|c| c.to_tag.clone());
                 if let Some(call) = self.calls.get(&call_id)
                     && m.body.contains("picture_fast_update")
                 {
                     call.keyframe_wanted.store(true, Relaxed);
                     self.counters.info_keyframes.fetch_add(1, Relaxed);
                 }
-                let status = if tag.is_some() {
-                    "200 OK"
-                } else {
-                    "481 Call/Transaction Does Not Exist"
-                };
-                self.send(&response(m, status, tag.as_deref(), &[], None), from)
-                    .await;
+                self.answer_in_dialog(m, &call_id, from).await;
             }
             "OPTIONS" | "UPDATE" | "CANCEL" | "PRACK" | "NOTIFY" => {
                 let tag = self.calls.get(&call_id).map(|c| c.to_tag.clone());
@@ -713,6 +699,17 @@ impl Uas {
                 .await;
             }
         }
+    }
+
+    /// 200 OK to a request in the dialog of call `call_id`; 481 if there is no such call.
+    async fn answer_in_dialog(&self, m: &SipMessage, call_id: &str, from: SocketAddr) {
+        let tag = self.calls.get(call_id).map(|c| c.to_tag.as_str());
+        let status = if tag.is_some() {
+            "200 OK"
+        } else {
+            "481 Call/Transaction Does Not Exist"
+        };
+        self.send(&response(m, status, tag, &[], None), from).await;
     }
 
     /// Turns an INVITE down with `status`, says why on stderr and counts it.
