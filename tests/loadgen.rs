@@ -30,6 +30,7 @@ const SHAPE: MediaShape = MediaShape {
     packet_bytes: 1200,
     keyframe_secs: 1,
     audio_bytes: 80,
+    pace: 2.5,
 };
 
 fn link(t: &TestServer, password: &str) -> String {
@@ -95,6 +96,7 @@ async fn synthetic_members_publish_and_watch_through_confgate() {
             srtp,
             shape: SHAPE,
             rx,
+            tx: rx,
         };
         let what = format!("{srtp:?}/{rx:?}");
         let members = join_members(&link, 3, true, &options, &metrics, &what).await;
@@ -183,6 +185,7 @@ async fn s3_members_receive_the_mcus_plain_rtp_through_confgate() {
         srtp: Srtp::AesGcm,
         shape: SHAPE,
         rx: RxPath::Lean,
+        tx: RxPath::Lean,
     };
     let link = link(&t, password);
     let members = join_members(&link, 2, false, &options, &metrics, "S3").await;

@@ -15,8 +15,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::peer::{MediaShape, Peer, Sink, Srtp};
-use crate::rx::{Receiver, RxPath};
+use crate::peer::{MediaShape, Sink, Srtp};
+use crate::rx::{Publisher, Receiver, RxPath};
 use crate::ws::spawn_json_socket;
 
 /// A JSON-RPC 2.0 client over one WebSocket.
@@ -59,11 +59,13 @@ pub struct JoinOptions {
     pub shape: MediaShape,
     /// How the subscribe connections receive.
     pub rx: RxPath,
+    /// How the publish connection sends.
+    pub tx: RxPath,
 }
 
 /// A member in a conference. Dropping it leaves (the WebSocket and connections close).
 pub struct Member {
-    publish: Option<Peer>,
+    publish: Option<Publisher>,
     subscribe: Arc<Mutex<Option<Receiver>>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -85,7 +87,7 @@ impl Member {
             .await
             .as_ref()
             .is_some_and(Receiver::is_connected);
-        subscribed && self.publish.as_ref().is_none_or(Peer::is_connected)
+        subscribed && self.publish.as_ref().is_none_or(Publisher::is_connected)
     }
 }
 
@@ -206,14 +208,14 @@ pub async fn join(
     };
 
     let publish_peer = if publish {
-        let mut peer = Peer::new(options.bind_ip, options.srtp, None).await?;
-        let (tracks, offer) = peer.offer_tracks(name).await?;
+        let mut peer = Publisher::new(options.tx, options.bind_ip, options.srtp).await?;
+        let offer = peer.offer(name).await?;
         let answer = rpc.request("media.offer", json!({"sdp": offer})).await?;
         let sdp = answer["sdp"]
             .as_str()
             .with_context(|| format!("media.offer answered no SDP: {answer}"))?;
         peer.apply_answer(sdp.to_owned()).await?;
-        peer.start_sending(tracks, sender, options.shape, metrics);
+        peer.start_sending(sender, options.shape, metrics);
         Some(peer)
     } else {
         None

@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::confgate::JoinOptions;
 use crate::peer::{Peer, Sink};
-use crate::rx::Receiver;
+use crate::rx::{Publisher, Receiver};
 use crate::ws::spawn_json_socket;
 
 /// How long a request may wait for its reply.
@@ -453,7 +453,7 @@ pub struct Member {
     janus: Arc<Janus>,
     session: Option<u64>,
     control: Option<u64>,
-    publish: Option<Peer>,
+    publish: Option<Publisher>,
     subscribe: Arc<Mutex<Option<Receiver>>>,
     /// Whether the member should have a subscription: a viewer always, a publisher once another
     /// feed is in its room.
@@ -500,7 +500,7 @@ impl Member {
     /// Its connections are up (ICE and DTLS): the publish one if any, and the subscription if it
     /// should have one.
     pub async fn connected(&self) -> bool {
-        if !self.publish.as_ref().is_none_or(Peer::is_connected) {
+        if !self.publish.as_ref().is_none_or(Publisher::is_connected) {
             return false;
         }
         if !self.wants_subscription.load(Relaxed) {
@@ -606,9 +606,12 @@ pub async fn join(
     member.tasks.push(tokio::spawn(subscription.run(feeds_rx)));
 
     if publish {
-        let mut peer = Peer::new(options.bind_ip, options.srtp, None).await?;
-        let (tracks, offer) = peer.offer_tracks(name).await?;
-        let offer = gathered_sdp(&peer, offer).await;
+        let mut peer = Publisher::new(options.tx, options.bind_ip, options.srtp).await?;
+        let offer = peer.offer(name).await?;
+        let offer = match peer.webrtc() {
+            Some(webrtc) => gathered_sdp(webrtc, offer).await,
+            None => offer,
+        };
         let reply = janus
             .message(
                 session,
@@ -622,12 +625,7 @@ pub async fn join(
             .sdp
             .with_context(|| format!("publish answered no SDP: {}", reply.data))?;
         peer.apply_answer(answer).await?;
-        peer.start_sending(
-            tracks,
-            sink.member as u32,
-            options.shape,
-            Arc::clone(&sink.metrics),
-        );
+        peer.start_sending(sink.member as u32, options.shape, Arc::clone(&sink.metrics));
         member.publish = Some(peer);
     }
     Ok(member)

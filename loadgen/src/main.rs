@@ -112,12 +112,18 @@ struct Cli {
     /// sans-I/O connection directly and takes each datagram's arrival time from the kernel
     /// (SO_TIMESTAMPNS), so the generator's own processing adds no latency; `webrtc` is
     /// webrtc-rs's async stack, the time taken when a packet reaches the counting task.
-    /// Publish connections always use webrtc-rs. `lean` measures the server's added latency
-    /// more closely (at 65 viewers p99 5.6 against 8.2 ms on webrtc-rs), but its members
-    /// connect about 40 ms later to confgate (not to Janus) for a reason not yet found, so
-    /// the benchmark keeps `webrtc`, whose members join as browsers do.
+    /// The benchmark's S1 sweep uses `lean` (with `--tx lean`): it measures the latency the
+    /// server adds, not the generator's. Its members connect to confgate (not to Janus) about
+    /// 40 ms later than webrtc-rs members do, for a reason not yet found, so the other
+    /// scenarios, whose join times matter most, keep `webrtc`.
     #[arg(long, value_enum, default_value = "webrtc")]
     rx: RxPath,
+    /// How publish connections send: `lean` drives rtc's sans-I/O connection directly and
+    /// stamps, encrypts and sends each packet in one step, so the generator's other tasks add
+    /// nothing between the send time in the stamp and the packet's leaving; `webrtc` is
+    /// webrtc-rs's async stack, stamped when the sending task hands the packet over.
+    #[arg(long, value_enum, default_value = "webrtc")]
+    tx: RxPath,
     #[arg(long, default_value_t = 30)]
     fps: u32,
     #[arg(long, default_value_t = 1000)]
@@ -129,6 +135,10 @@ struct Cli {
     keyframe_secs: u32,
     #[arg(long, default_value_t = 80)]
     audio_bytes: usize,
+    /// Video is paced as a browser paces it: at most this many times --video-kbps, in bursts
+    /// at most 5 ms apart (libwebrtc's pacing factor is 2.5). 0 sends each frame in one burst.
+    #[arg(long, default_value_t = 2.5)]
+    pace: f32,
     /// The members' local address.
     #[arg(long, default_value = "127.0.0.1")]
     bind_ip: IpAddr,
@@ -201,6 +211,8 @@ struct Report {
     srtp: &'static str,
     /// The receive path of the subscribe connections (`lean` or `webrtc`).
     rx: RxPath,
+    /// The send path of the publish connections.
+    tx: RxPath,
     members: usize,
     /// Members per meeting (s2).
     meeting_size: Option<usize>,
@@ -315,12 +327,14 @@ async fn run(cli: Cli) -> Result<()> {
         packet_bytes: cli.packet_bytes,
         keyframe_secs: cli.keyframe_secs,
         audio_bytes: cli.audio_bytes,
+        pace: cli.pace,
     };
     let options = JoinOptions {
         bind_ip: cli.bind_ip,
         srtp: cli.srtp,
         shape,
         rx: cli.rx,
+        tx: cli.tx,
     };
     let metrics = Arc::new(Metrics::new(cli.members));
     let http = reqwest::Client::builder()
@@ -362,12 +376,14 @@ async fn run(cli: Cli) -> Result<()> {
     say(
         &bar,
         format!(
-            "{}: {:?}, {} members in {conferences} conference(s), SRTP {}, receive path {}",
+            "{}: {:?}, {} members in {conferences} conference(s), SRTP {}, receive path {}, send path {}, {}",
             cli.label,
             cli.scenario,
             cli.members,
             cli.srtp.name(),
-            cli.rx.name()
+            cli.rx.name(),
+            cli.tx.name(),
+            pacing(cli.pace)
         ),
     );
 
@@ -506,6 +522,7 @@ async fn run(cli: Cli) -> Result<()> {
         scenario: cli.scenario,
         srtp: cli.srtp.name(),
         rx: cli.rx,
+        tx: cli.tx,
         members: cli.members,
         meeting_size: (cli.scenario == Scenario::S2).then_some(cli.meeting_size),
         conferences,
@@ -577,15 +594,26 @@ fn summarize(
     }
 }
 
+/// How the video is paced, in words.
+fn pacing(pace: f32) -> String {
+    if pace > 0.0 {
+        format!("video paced at {pace}x its rate")
+    } else {
+        "video frames in one burst".to_owned()
+    }
+}
+
 fn print_summary(r: &Report) {
     let s = &r.summary;
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.2}{unit}"));
     println!(
-        "{} {:?} SRTP {}, receive path {}: {} members ({} failed, {} receiving) in {} conference(s), {} s",
+        "{} {:?} SRTP {}, receive path {}, send path {}, {}: {} members ({} failed, {} receiving) in {} conference(s), {} s",
         r.label,
         r.scenario,
         r.srtp,
         r.rx.name(),
+        r.tx.name(),
+        pacing(r.shape.pace),
         r.members,
         s.members_failed,
         s.members_receiving,

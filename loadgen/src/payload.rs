@@ -5,8 +5,9 @@
 //! clock ([`now_us`]).
 //!
 //! [`Synthetic`] is one sender's media clock (50 audio packets a second, `fps` video frames cut
-//! into packets, periodic and requested keyframes); the WebRTC publishers ([`crate::peer`]) and
-//! the plain-RTP MCU ([`crate::mcu`]) both send what it produces.
+//! into packets, periodic and requested keyframes, video paced as a browser paces it); the
+//! WebRTC publishers ([`crate::peer`]) and the plain-RTP MCU ([`crate::mcu`]) both send what
+//! it produces.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -106,7 +107,15 @@ pub struct MediaShape {
     pub keyframe_secs: u32,
     /// Opus-sized audio payloads, 50 a second.
     pub audio_bytes: usize,
+    /// Video leaves at most this many times `video_kbps`, as a browser's pacer sends it
+    /// (libwebrtc's pacing factor is 2.5): a keyframe spreads over some 40 ms instead of
+    /// leaving in one burst. Audio is not paced. 0 sends each frame whole when it is due.
+    pub pace: f32,
 }
+
+/// The pacer's interval: it sends at most once per this many milliseconds (libwebrtc's
+/// pacer sends in bursts at most 5 ms apart), and its budget holds at most this long's worth.
+pub const PACE_INTERVAL_MS: u64 = 5;
 
 /// One packet [`Synthetic::next`] made: its RTP header fields (the payload is in the caller's
 /// buffer). Sequence numbers and timestamps start at 0; the caller adds its own SSRC and
@@ -139,6 +148,11 @@ pub struct Synthetic {
     frame_keyframe: bool,
     frame_started: bool,
     frame_timestamp: u32,
+    /// Video bytes the pacer lets out a millisecond (0: not paced), the bytes it may still
+    /// send (negative: the debt of the last packet), and when it last filled up.
+    pace_bytes_per_ms: f64,
+    pace_budget: f64,
+    pace_at_ms: u64,
 }
 
 impl Synthetic {
@@ -158,7 +172,24 @@ impl Synthetic {
             frame_keyframe: false,
             frame_started: false,
             frame_timestamp: 0,
+            pace_bytes_per_ms: f64::from(shape.pace.max(0.0)) * f64::from(shape.video_kbps) / 8.0,
+            pace_budget: 0.0,
+            pace_at_ms: 0,
         }
+    }
+
+    /// Whether the pacer lets a video packet out `elapsed_ms` after the start. Its budget
+    /// grows with time, up to one interval's worth; a packet may take it below zero (as
+    /// libwebrtc's does), and the next waits until it is back to zero.
+    fn paced(&mut self, elapsed_ms: u64) -> bool {
+        if self.pace_bytes_per_ms <= 0.0 {
+            return true;
+        }
+        let cap = self.pace_bytes_per_ms * PACE_INTERVAL_MS as f64;
+        let grown = elapsed_ms.saturating_sub(self.pace_at_ms) as f64 * self.pace_bytes_per_ms;
+        self.pace_budget = (self.pace_budget + grown).min(cap);
+        self.pace_at_ms = self.pace_at_ms.max(elapsed_ms);
+        self.pace_budget >= 0.0
     }
 
     pub fn sender(&self) -> u32 {
@@ -166,8 +197,9 @@ impl Synthetic {
     }
 
     /// The next packet due `elapsed_ms` after the start, its payload appended to `out`; `None`
-    /// when nothing more is due yet. A new frame is a keyframe when one is due by the period or
-    /// when `keyframe_wanted` says so (it is asked once per frame).
+    /// when nothing more is due yet or the pacer holds the video back. A new frame is a
+    /// keyframe when one is due by the period or when `keyframe_wanted` says so (it is asked
+    /// once per frame).
     pub fn next(
         &mut self,
         elapsed_ms: u64,
@@ -184,6 +216,9 @@ impl Synthetic {
                 timestamp: (n as u32).wrapping_mul(960),
                 marker: n == 0,
             });
+        }
+        if !self.paced(elapsed_ms) {
+            return None;
         }
         if self.frame_left == 0 {
             if self.frame_n * 1000 > elapsed_ms * u64::from(self.shape.fps.max(1)) {
@@ -204,6 +239,9 @@ impl Synthetic {
         }
         let len = self.frame_left.min(self.payload_max);
         self.frame_left -= len;
+        if self.pace_bytes_per_ms > 0.0 {
+            self.pace_budget -= (len + RTP_HEADER) as f64;
+        }
         write_video(
             out,
             self.sender,
@@ -289,6 +327,7 @@ mod tests {
             packet_bytes: 1200,
             keyframe_secs: 2,
             audio_bytes: 80,
+            pace: 0.0,
         };
         let mut s = Synthetic::new(5, shape);
         let mut buf = Vec::new();
@@ -325,5 +364,54 @@ mod tests {
         for (i, (counter, seq)) in video.iter().enumerate() {
             assert_eq!((*counter as usize, *seq as usize), (i, i));
         }
+    }
+
+    #[test]
+    fn the_pacer_spreads_frames_and_keeps_the_rate() {
+        let shape = MediaShape {
+            fps: 30,
+            video_kbps: 1000,
+            packet_bytes: 1200,
+            keyframe_secs: 2,
+            audio_bytes: 80,
+            pace: 2.5,
+        };
+        let mut s = Synthetic::new(1, shape);
+        let mut buf = Vec::new();
+        // Video bytes sent in each 5 ms tick, the frames' last packets, and the tick that
+        // ends the first frame (the keyframe at 0 s).
+        let (mut per_tick, mut frames) = (Vec::new(), 0);
+        let (mut audio, mut keyframe_ticks) = (0, None);
+        for ms in (0..=4_000).step_by(5) {
+            let mut bytes = 0;
+            loop {
+                buf.clear();
+                let Some(due) = s.next(ms, || false, &mut buf) else {
+                    break;
+                };
+                if due.video {
+                    bytes += buf.len() + RTP_HEADER;
+                    frames += usize::from(due.marker);
+                    if due.marker && keyframe_ticks.is_none() {
+                        keyframe_ticks = Some(per_tick.len() + 1);
+                    }
+                } else {
+                    audio += 1;
+                }
+            }
+            per_tick.push(bytes);
+        }
+        // 2.5 Mbit/s is 1562 bytes in 5 ms: a tick sends one full packet, or two when the
+        // budget left over from the last one allows.
+        assert!(per_tick.iter().all(|b| *b <= 2 * 1200), "{per_tick:?}");
+        // The keyframe at 0 s (12.5 kB) takes some 40 ms instead of one tick.
+        assert!(
+            matches!(keyframe_ticks, Some(8..=10)),
+            "{keyframe_ticks:?} {per_tick:?}"
+        );
+        // Pacing delays frames but drops none: 4 s is 120 frames (and one due at 4 s).
+        assert!((120..=121).contains(&frames), "{frames} frames");
+        // Audio is not paced: one every 20 ms.
+        assert_eq!(audio, 201);
     }
 }

@@ -76,7 +76,7 @@ impl Srtp {
     }
 }
 
-fn opus() -> RTCRtpCodec {
+pub(crate) fn opus() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
         clock_rate: 48_000,
@@ -86,7 +86,7 @@ fn opus() -> RTCRtpCodec {
     }
 }
 
-fn vp8() -> RTCRtpCodec {
+pub(crate) fn vp8() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_VP8.to_owned(),
         clock_rate: 90_000,
@@ -102,7 +102,7 @@ fn vp8() -> RTCRtpCodec {
     }
 }
 
-fn is_keyframe_request(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
+pub(crate) fn is_keyframe_request(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
     packets
         .iter()
         .any(|p| p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>())

@@ -1,14 +1,19 @@
-//! The lean receive path: a subscribe connection that only receives, on rtc's sans-I/O
-//! `RTCPeerConnection` driven directly by one small task per member (one UDP socket, its
-//! timers, the offers to answer), as the server drives its connections.
+//! The lean connections: rtc's sans-I/O `RTCPeerConnection` driven directly by one small task
+//! per connection (one UDP socket, its timers, the requests of the member's signalling), as
+//! the server drives its connections.
 //!
-//! The arrival time of every datagram is the kernel's (`SO_TIMESTAMPNS`, read with `recvmsg`),
-//! taken when the packet reached the member's socket, not when the generator got round to it:
-//! a generator busy with other members' packets adds nothing to the latency measured. It still
-//! loses packets if it falls so far behind that a socket's buffer (4 MiB asked) overflows.
+//! - A lean subscribe connection only receives. The arrival time of every datagram is the
+//!   kernel's (`SO_TIMESTAMPNS`, read with `recvmsg`), taken when the packet reached the
+//!   member's socket, not when the generator got round to it: a generator busy with other
+//!   members' packets adds nothing to the latency measured. It still loses packets if it falls
+//!   so far behind that a socket's buffer (4 MiB asked) overflows.
+//! - A lean publish connection stamps each packet, encrypts it and hands it to the kernel in
+//!   one step of its task, so no other task of the generator runs between the send time in the
+//!   stamp and the packet's leaving.
 //!
-//! The old path (webrtc-rs's async stack: driver task, channels, `TrackRemote`, the time taken
-//! when the packet reaches the counting task) is [`RxPath::Webrtc`].
+//! The old path (webrtc-rs's async stack: driver task, channels, `TrackRemote` and
+//! `TrackLocal`, the times taken when a packet reaches or leaves the member's task) is
+//! [`RxPath::Webrtc`].
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
@@ -18,10 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
@@ -31,23 +37,29 @@ use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::payload;
-use crate::peer::{self, Peer, RxCounter, Sink, Srtp};
+use crate::metrics::Metrics;
+use crate::payload::{self, MediaShape, Synthetic};
+use crate::peer::{self, Peer, RxCounter, Sink, Srtp, Tracks};
 
-/// How a receive-only connection receives.
+/// How a member's connections receive (or send).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RxPath {
-    /// rtc's sans-I/O connection driven by one task per member; arrival = the kernel's receive
-    /// timestamp of the datagram.
+    /// rtc's sans-I/O connection driven by one task per connection; arrival = the kernel's
+    /// receive timestamp of the datagram, departure = the moment the task encrypts and sends.
     Lean,
-    /// webrtc-rs's async stack; arrival = when the packet reaches the counting task.
+    /// webrtc-rs's async stack; arrival = when the packet reaches the counting task,
+    /// departure = when the sending task hands it to webrtc-rs.
     #[default]
     Webrtc,
 }
@@ -73,7 +85,7 @@ impl Receiver {
     pub async fn new(path: RxPath, bind_ip: IpAddr, srtp: Srtp, sink: Sink) -> Result<Receiver> {
         Ok(match path {
             RxPath::Webrtc => Receiver::Webrtc(Peer::new(bind_ip, srtp, Some(sink)).await?),
-            RxPath::Lean => Receiver::Lean(LeanPeer::new(bind_ip, srtp, sink)?),
+            RxPath::Lean => Receiver::Lean(LeanPeer::new(bind_ip, srtp, Some(sink))?),
         })
     }
 
@@ -96,16 +108,103 @@ impl Receiver {
     }
 }
 
-/// An offer for the member's task to answer.
-struct Offer {
-    sdp: String,
-    reply: oneshot::Sender<Result<String>>,
+/// A send-only connection on either path: it offers an Opus and a VP8 track and sends the
+/// synthetic media on them. Dropping it closes the connection.
+pub enum Publisher {
+    /// The connection, and its tracks until sending starts.
+    Webrtc(Peer, Option<Tracks>),
+    Lean(LeanPeer),
 }
 
-/// A lean receive-only connection. Its task owns the connection and the socket; dropping this
-/// ends the task, which closes the connection (DTLS close_notify) first.
+impl Publisher {
+    /// A connection on `bind_ip` (any port) offering only `srtp`.
+    pub async fn new(path: RxPath, bind_ip: IpAddr, srtp: Srtp) -> Result<Publisher> {
+        Ok(match path {
+            RxPath::Webrtc => Publisher::Webrtc(Peer::new(bind_ip, srtp, None).await?, None),
+            RxPath::Lean => Publisher::Lean(LeanPeer::new(bind_ip, srtp, None)?),
+        })
+    }
+
+    /// Adds the tracks (streams named after `name`) and returns the offer. On the lean path it
+    /// carries the host candidate and the end of candidates; on the webrtc path they may come
+    /// later (see `janus::gathered_sdp`).
+    pub async fn offer(&mut self, name: &str) -> Result<String> {
+        match self {
+            Publisher::Webrtc(peer, tracks) => {
+                let (t, offer) = peer.offer_tracks(name).await?;
+                *tracks = Some(t);
+                Ok(offer)
+            }
+            Publisher::Lean(lean) => {
+                lean.request(|reply| Request::Offer(name.to_owned(), reply))
+                    .await
+            }
+        }
+    }
+
+    pub async fn apply_answer(&self, answer_sdp: String) -> Result<()> {
+        match self {
+            Publisher::Webrtc(peer, _) => peer.apply_answer(answer_sdp).await,
+            Publisher::Lean(lean) => lean
+                .request(|reply| Request::ApplyAnswer(answer_sdp, reply))
+                .await
+                .map(drop),
+        }
+    }
+
+    /// Sends `shape`'s media, as sender `sender`, until the connection is dropped.
+    pub fn start_sending(&mut self, sender: u32, shape: MediaShape, metrics: Arc<Metrics>) {
+        match self {
+            Publisher::Webrtc(peer, tracks) => {
+                if let Some(tracks) = tracks.take() {
+                    peer.start_sending(tracks, sender, shape, metrics);
+                }
+            }
+            Publisher::Lean(lean) => {
+                let _ = lean
+                    .requests
+                    .send(Request::StartSending(Box::new(LeanSender::new(
+                        sender, shape, metrics,
+                    ))));
+            }
+        }
+    }
+
+    /// ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Publisher::Webrtc(peer, _) => peer.is_connected(),
+            Publisher::Lean(lean) => lean.is_connected(),
+        }
+    }
+
+    /// The webrtc-rs connection, on that path.
+    pub fn webrtc(&self) -> Option<&Peer> {
+        match self {
+            Publisher::Webrtc(peer, _) => Some(peer),
+            Publisher::Lean(_) => None,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<String>>;
+
+/// What the member's signalling asks of a lean connection's task.
+enum Request {
+    /// Apply a remote offer and reply with the answer.
+    Answer(String, Reply),
+    /// Add an Opus and a VP8 track (streams named after the given name) and reply with the
+    /// offer.
+    Offer(String, Reply),
+    /// Apply the remote answer to our offer (the reply carries nothing).
+    ApplyAnswer(String, Reply),
+    StartSending(Box<LeanSender>),
+}
+
+/// A lean connection. Its task owns the connection and the socket; dropping this ends the
+/// task, which closes the connection (DTLS close_notify) first.
 pub struct LeanPeer {
-    offers: mpsc::UnboundedSender<Offer>,
+    requests: mpsc::UnboundedSender<Request>,
     connected: Arc<AtomicBool>,
 }
 
@@ -123,8 +222,9 @@ const RECV_BATCH: usize = 64;
 const IDLE: Duration = Duration::from_secs(1);
 
 impl LeanPeer {
-    /// A connection on a new UDP socket bound to `bind_ip` (any port). Needs a tokio runtime.
-    pub fn new(bind_ip: IpAddr, srtp: Srtp, sink: Sink) -> Result<LeanPeer> {
+    /// A connection on a new UDP socket bound to `bind_ip` (any port), counting the RTP it
+    /// receives into `sink` if given. Needs a tokio runtime.
+    pub fn new(bind_ip: IpAddr, srtp: Srtp, sink: Option<Sink>) -> Result<LeanPeer> {
         let socket = bind(SocketAddr::new(bind_ip, 0)).context("member socket")?;
         let local = socket.local_addr().context("member socket")?;
         let (media_engine, registry, setting_engine) = peer::engines(srtp)?;
@@ -136,32 +236,39 @@ impl LeanPeer {
             .build(Instant::now())
             .context("peer connection")?;
         let connected = Arc::new(AtomicBool::new(false));
-        let (offers, offers_rx) = mpsc::unbounded_channel();
+        let (requests, requests_rx) = mpsc::unbounded_channel();
         let member = Member {
             pc,
             socket,
             local,
-            counter: RxCounter::new(sink),
+            counter: sink.map(RxCounter::new),
+            sender: None,
+            ssrcs: None,
             connected: Arc::clone(&connected),
             candidates_added: false,
             next_timeout: None,
             block: BytesMut::with_capacity(RECV_BLOCK),
             cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
         };
-        tokio::spawn(member.run(offers_rx));
-        Ok(LeanPeer { offers, connected })
+        tokio::spawn(member.run(requests_rx));
+        Ok(LeanPeer {
+            requests,
+            connected,
+        })
     }
 
     /// Applies a remote offer and returns the answer (with the host candidate).
     pub async fn answer(&self, offer_sdp: String) -> Result<String> {
-        let (reply, answer) = oneshot::channel();
-        self.offers
-            .send(Offer {
-                sdp: offer_sdp,
-                reply,
-            })
+        self.request(|reply| Request::Answer(offer_sdp, reply))
+            .await
+    }
+
+    async fn request(&self, request: impl FnOnce(Reply) -> Request) -> Result<String> {
+        let (reply, replied) = oneshot::channel();
+        self.requests
+            .send(request(reply))
             .map_err(|_| anyhow!("the connection's task is gone"))?;
-        answer
+        replied
             .await
             .map_err(|_| anyhow!("the connection's task is gone"))?
     }
@@ -232,12 +339,45 @@ fn on_generator_clock(stamp_ns: u64, offset_us: u64) -> u64 {
     (stamp_ns / 1_000).saturating_sub(offset_us)
 }
 
+/// The media a lean publish connection sends: its clock, whether a keyframe was asked for,
+/// and the next send tick.
+struct LeanSender {
+    media: Synthetic,
+    metrics: Arc<Metrics>,
+    keyframe_wanted: bool,
+    started: Instant,
+    next_tick: Instant,
+    body: Vec<u8>,
+}
+
+/// The send loop's tick, the pacer's interval.
+const SEND_TICK: Duration = Duration::from_millis(payload::PACE_INTERVAL_MS);
+
+impl LeanSender {
+    fn new(sender: u32, shape: MediaShape, metrics: Arc<Metrics>) -> LeanSender {
+        let now = Instant::now();
+        LeanSender {
+            media: Synthetic::new(sender, shape),
+            metrics,
+            // A new viewer needs a keyframe: the first frame is one.
+            keyframe_wanted: true,
+            started: now,
+            next_tick: now,
+            body: Vec::with_capacity(shape.packet_bytes),
+        }
+    }
+}
+
 /// A member's connection, socket and counters, owned by its task.
 struct Member {
     pc: RTCPeerConnection,
     socket: UdpSocket,
     local: SocketAddr,
-    counter: RxCounter,
+    /// Where received RTP is counted (subscribe connections).
+    counter: Option<RxCounter>,
+    /// What is sent (publish connections, once sending started), and the SSRCs offered.
+    sender: Option<Box<LeanSender>>,
+    ssrcs: Option<(u32, u32)>,
     connected: Arc<AtomicBool>,
     candidates_added: bool,
     next_timeout: Option<Instant>,
@@ -248,7 +388,7 @@ struct Member {
 }
 
 impl Member {
-    async fn run(mut self, mut offers: mpsc::UnboundedReceiver<Offer>) {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
         loop {
             let now = Instant::now();
             if self.next_timeout.is_some_and(|t| t <= now) {
@@ -257,18 +397,23 @@ impl Member {
                 let _ = self.pc.handle_timeout(now);
                 self.drive(None);
             }
+            if self.sender.as_ref().is_some_and(|s| s.next_tick <= now) {
+                self.send_media(now);
+            }
             // A deadline rtc leaves in the past is handled again a millisecond later, not in a
             // spin.
-            let wake = self
+            let mut wake = self
                 .next_timeout
                 .unwrap_or(now + IDLE)
                 .max(now + Duration::from_millis(1));
+            if let Some(sender) = &self.sender {
+                wake = wake.min(sender.next_tick);
+            }
             tokio::select! {
                 biased;
-                offer = offers.recv() => match offer {
-                    Some(offer) => {
-                        let answer = self.answer(offer.sdp);
-                        let _ = offer.reply.send(answer);
+                request = requests.recv() => match request {
+                    Some(request) => {
+                        self.handle(request);
                         self.drive(None);
                     }
                     None => break,
@@ -285,12 +430,120 @@ impl Member {
         self.send_all();
     }
 
+    fn handle(&mut self, request: Request) {
+        match request {
+            Request::Answer(sdp, reply) => {
+                let _ = reply.send(self.answer(sdp));
+            }
+            Request::Offer(name, reply) => {
+                let _ = reply.send(self.offer(&name));
+            }
+            Request::ApplyAnswer(sdp, reply) => {
+                let applied = RTCSessionDescription::answer(sdp)
+                    .and_then(|answer| self.pc.set_remote_description(Instant::now(), answer));
+                let _ = reply.send(applied.map(|()| String::new()).map_err(Into::into));
+            }
+            Request::StartSending(sender) => self.sender = Some(sender),
+        }
+    }
+
     fn answer(&mut self, sdp: String) -> Result<String> {
         let now = Instant::now();
         self.pc
             .set_remote_description(now, RTCSessionDescription::offer(sdp)?)?;
         let answer = self.pc.create_answer(None)?;
         self.pc.set_local_description(now, answer)?;
+        self.add_host_candidate()?;
+        Ok(self
+            .pc
+            .local_description()
+            .context("no local description")?
+            .sdp)
+    }
+
+    /// Adds the Opus and VP8 tracks (random SSRCs) and returns the offer.
+    fn offer(&mut self, name: &str) -> Result<String> {
+        let mut ssrcs = [0u32; 2];
+        for (i, (kind, codec)) in [
+            (RtpCodecKind::Audio, peer::opus()),
+            (RtpCodecKind::Video, peer::vp8()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            ssrcs[i] = rand::random::<u32>() | 1;
+            self.pc
+                .add_track(track(name, kind, codec, ssrcs[i]))
+                .context("adding a track")?;
+        }
+        self.ssrcs = Some((ssrcs[0], ssrcs[1]));
+        let offer = self.pc.create_offer(None)?;
+        self.pc.set_local_description(Instant::now(), offer)?;
+        self.add_host_candidate()?;
+        Ok(self
+            .pc
+            .local_description()
+            .context("no local description")?
+            .sdp)
+    }
+
+    /// Sends the packets due by `now`, each stamped, encrypted and handed to the kernel before
+    /// the next is made.
+    fn send_media(&mut self, now: Instant) {
+        let (Some(sender), Some((audio_ssrc, video_ssrc))) = (self.sender.as_mut(), self.ssrcs)
+        else {
+            return;
+        };
+        sender.next_tick = (sender.next_tick + SEND_TICK).max(now);
+        let elapsed_ms = now.duration_since(sender.started).as_millis() as u64;
+        loop {
+            sender.body.clear();
+            let Some(due) = sender.media.next(
+                elapsed_ms,
+                || std::mem::take(&mut sender.keyframe_wanted),
+                &mut sender.body,
+            ) else {
+                break;
+            };
+            let (payload_type, ssrc) = if due.video {
+                (peer::VIDEO_PT, video_ssrc)
+            } else {
+                (peer::AUDIO_PT, audio_ssrc)
+            };
+            let len = sender.body.len() + payload::RTP_HEADER;
+            let packet = rtp::Packet {
+                header: rtp::header::Header {
+                    version: 2,
+                    payload_type,
+                    sequence_number: due.sequence_number,
+                    timestamp: due.timestamp,
+                    ssrc,
+                    marker: due.marker,
+                    ..Default::default()
+                },
+                payload: Bytes::copy_from_slice(&sender.body),
+            };
+            let written = self.pc.handle_write(TaggedRTCMessage {
+                now: Instant::now(),
+                // rtc finds the sender by the SSRC; an empty track id allocates nothing.
+                message: RTCMessage::RtpPacket(String::new(), packet),
+            });
+            while let Some(datagram) = self.pc.poll_write() {
+                let _ = self
+                    .socket
+                    .try_send_to(&datagram.message, datagram.transport.peer_addr);
+            }
+            if written.is_ok() {
+                sender.metrics.sent_packets.fetch_add(1, Relaxed);
+                sender.metrics.sent_bytes.fetch_add(len as u64, Relaxed);
+            }
+        }
+        self.next_timeout = self.pc.poll_timeout();
+    }
+
+    /// Gives the connection its one host candidate (the socket's address) and the end of
+    /// candidates, once.
+    fn add_host_candidate(&mut self) -> Result<()> {
         if !self.candidates_added {
             self.candidates_added = true;
             let candidate = CandidateHostConfig {
@@ -309,11 +562,7 @@ impl Member {
             self.pc
                 .add_local_candidate(RTCIceCandidateInit::default())?;
         }
-        Ok(self
-            .pc
-            .local_description()
-            .context("no local description")?
-            .sdp)
+        Ok(())
     }
 
     /// Reads what the socket holds (up to [`RECV_BATCH`] datagrams), each handed to rtc and
@@ -376,14 +625,26 @@ impl Member {
             let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() else {
                 break;
             };
-            if let RTCMessage::RtpPacket(_, packet) = message {
-                let at = arrival_us.unwrap_or_else(payload::now_us);
-                self.counter.packet(
-                    packet.header.ssrc,
-                    packet.header.sequence_number,
-                    &packet.payload,
-                    at,
-                );
+            match message {
+                RTCMessage::RtpPacket(_, packet) => {
+                    if let Some(counter) = &mut self.counter {
+                        let at = arrival_us.unwrap_or_else(payload::now_us);
+                        counter.packet(
+                            packet.header.ssrc,
+                            packet.header.sequence_number,
+                            &packet.payload,
+                            at,
+                        );
+                    }
+                }
+                RTCMessage::RtcpPacket(_, packets) => {
+                    if let Some(sender) = &mut self.sender
+                        && peer::is_keyframe_request(&packets)
+                    {
+                        sender.keyframe_wanted = true;
+                    }
+                }
+                _ => {}
             }
         }
         self.send_all();
@@ -399,6 +660,28 @@ impl Member {
                 .try_send_to(&datagram.message, datagram.transport.peer_addr);
         }
     }
+}
+
+/// A local track of `kind` for member `name`, one encoding with `ssrc`.
+fn track(name: &str, kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> MediaStreamTrack {
+    let kind_name = match kind {
+        RtpCodecKind::Audio => "audio",
+        _ => "video",
+    };
+    MediaStreamTrack::new(
+        format!("{name}-stream"),
+        format!("{name}-{kind_name}"),
+        format!("{name}-{kind_name}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )
 }
 
 #[cfg(test)]

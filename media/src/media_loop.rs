@@ -200,11 +200,25 @@ struct Peer {
     connected: bool,
     /// `Connected` was reported to the control plane and not yet followed by `Disconnected`.
     reported: bool,
+    /// The earliest of the connection's timers, as `poll_timeout` last said; `timeout_stale`
+    /// asks for it again before the loop sleeps.
     next_timeout: Option<Instant>,
     timeout_stale: bool,
+    /// RTP has been written to the connection. Only the first write can bring a timer
+    /// forward (it arms the sender reports); later writes leave every timer where it was, so
+    /// a forwarded copy does not cost a `poll_timeout` walk through rtc's whole pipeline.
+    rtp_written: bool,
 }
 
 impl Peer {
+    /// Notes that RTP was written: the first write makes the timers stale.
+    fn wrote_rtp(&mut self) {
+        if !self.rtp_written {
+            self.rtp_written = true;
+            self.timeout_stale = true;
+        }
+    }
+
     fn leg(&self) -> Leg {
         self.role.leg()
     }
@@ -482,7 +496,7 @@ impl MediaLoop {
             if written.is_err() {
                 Counters::add(&counters.dropped, 1);
             }
-            subscriber.timeout_stale = true;
+            subscriber.wrote_rtp();
             batch.queue(&mut subscriber.pc);
         });
         let unsent = batch.send(socket) as u64;
@@ -713,7 +727,7 @@ impl MediaLoop {
         } else {
             Counters::add(&self.counters.forwarded, 1);
         }
-        peer.timeout_stale = true;
+        peer.wrote_rtp();
         send_all(&self.socket, &mut peer.pc, &self.counters);
     }
 
@@ -1296,6 +1310,7 @@ impl MediaLoop {
             reported: false,
             next_timeout: None,
             timeout_stale: true,
+            rtp_written: false,
         };
         let key = match self.free_peers.pop() {
             Some(key) => {

@@ -6,14 +6,22 @@
 # pinned to core 0 and the server to core 1.
 #
 #   scripts/bench/run.sh [--quick] [--only confgate|janus] [--baseline REV]
+#                        [--scenarios s1,s2,s3,s4]
 #
 # --baseline REV also runs the confgate scenarios on confgate as built from git
 # revision REV (labelled "before", same generator) and writes a second table,
 # bench-results/<date>-vs-before.md: the before/after ratio of a change.
+# --scenarios runs only those scenarios (the S1 sweep alone, say); S1_SWEEP,
+# S2_SIZES, S3_SIZES, DURATION and SRTP_PROFILES in the environment replace
+# the defaults.
+#
+# Every publisher paces its video as a browser does (2.5 times its rate, in
+# bursts at most 5 ms apart; confgate-loadgen --pace).
 #
 # Scenarios (confgate-loadgen --help):
 #   S1  one publisher, N viewers, N swept: the knee is the most members with
-#       loss <= 0.5% and p99 added latency <= 5 ms;
+#       loss <= 0.5% and p99 added latency <= 5 ms. Its members use the lean
+#       receive and send paths (S1_RX=webrtc for webrtc-rs);
 #   S2  all-to-all meetings of 4, 8 and 16 (16 members in all each time);
 #   S3  the MCU direction, plain RTP in and WebRTC out, 8 and 32 members who
 #       do not publish: on confgate a conference bound to the generator's MCU
@@ -35,12 +43,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confgate-target}"
 quick=0
 only=""
 baseline=""
+scenarios="s1,s2,s3,s4"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --only) only="$2"; shift ;;
     --baseline) baseline="$2"; shift ;;
-    *) echo "usage: $0 [--quick] [--only confgate|janus] [--baseline REV]" >&2; exit 2 ;;
+    --scenarios) scenarios="$2"; shift ;;
+    *) echo "usage: $0 [--quick] [--only confgate|janus] [--baseline REV] [--scenarios s1,s2,s3,s4]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -57,10 +67,20 @@ PORT=18080
 GEN_CPU=0
 SERVER_CPU=1
 if [ "$quick" = 1 ]; then
-  S1_SWEEP="5 17"; S2_SIZES="4"; S3_SIZES="8"; S4_MEMBERS=20; DURATION=5
+  s1_sweep="17 65"; s2_sizes="4"; s3_sizes="8"; S4_MEMBERS=20; duration=5
 else
-  S1_SWEEP="5 9 17 33 65"; S2_SIZES="4 8 16"; S3_SIZES="8 32"; S4_MEMBERS=40; DURATION=10
+  s1_sweep="33 49 65 81 97 129"; s2_sizes="4 8 16"; s3_sizes="8 32"; S4_MEMBERS=40; duration=10
 fi
+S1_SWEEP="${S1_SWEEP:-$s1_sweep}"
+S2_SIZES="${S2_SIZES:-$s2_sizes}"
+S3_SIZES="${S3_SIZES:-$s3_sizes}"
+DURATION="${DURATION:-$duration}"
+SRTP_PROFILES="${SRTP_PROFILES:-aes-cm aes-gcm}"
+# S1 measures latency: its members receive and send on the lean path (the kernel's receive
+# time, packets stamped as they leave), so the generator's own work is not counted.
+S1_RX="${S1_RX:-lean}"
+# Whether scenario $1 is to run.
+wanted() { [[ ",$scenarios," == *",$1,"* ]]; }
 # The generator's MCU (S3 on confgate).
 MCU_PORT=5070
 S2_MEMBERS=16
@@ -94,6 +114,15 @@ cleanup() {
 }
 trap cleanup EXIT
 "$here/netns.sh" up >/dev/null
+# Both cores stay out of idle halts for the whole run (PM QoS: a CPU wake-up latency of 0
+# while this file is held open, as tuned's latency-performance profile asks). On this kind
+# of virtual machine a halted vCPU can take milliseconds to wake: that, not the server under
+# test, would set the p99 latency at light load, for both servers alike.
+if exec 9>/dev/cpu_dma_latency 2>/dev/null; then
+  printf '\x00\x00\x00\x00' >&9
+else
+  echo "(no /dev/cpu_dma_latency: idle cores may add wake-up latency)"
+fi
 ns() { "$here/netns.sh" exec "$@"; }
 started=$(date +%s)
 
@@ -162,18 +191,26 @@ confgate_s3_run() {
 
 run_confgate() {
   echo "== $confgate_label ($confgate_bin) on core $SERVER_CPU"
-  for srtp in aes-cm aes-gcm; do
-    for n in $S1_SWEEP; do
-      confgate_run "s1-$srtp-$n" 1 --srtp "$srtp" --scenario s1 --members "$n"
-    done
-    for size in $S2_SIZES; do
-      confgate_run "s2-$srtp-$size" $((S2_MEMBERS / size)) --srtp "$srtp" --scenario s2 \
-        --members "$S2_MEMBERS" --meeting-size "$size"
-    done
-    for n in $S3_SIZES; do
-      confgate_s3_run "s3-$srtp-$n" --srtp "$srtp" --scenario s3 --members "$n"
-    done
-    confgate_run "s4-$srtp" 1 --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
+  for srtp in $SRTP_PROFILES; do
+    if wanted s1; then
+      for n in $S1_SWEEP; do
+        confgate_run "s1-$srtp-$n" 1 --srtp "$srtp" --scenario s1 --members "$n" --rx "$S1_RX" --tx "$S1_RX"
+      done
+    fi
+    if wanted s2; then
+      for size in $S2_SIZES; do
+        confgate_run "s2-$srtp-$size" $((S2_MEMBERS / size)) --srtp "$srtp" --scenario s2 \
+          --members "$S2_MEMBERS" --meeting-size "$size"
+      done
+    fi
+    if wanted s3; then
+      for n in $S3_SIZES; do
+        confgate_s3_run "s3-$srtp-$n" --srtp "$srtp" --scenario s3 --members "$n"
+      done
+    fi
+    if wanted s4; then
+      confgate_run "s4-$srtp" 1 --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
+    fi
   done
 }
 
@@ -191,21 +228,29 @@ janus_run() {
 
 run_janus() {
   echo "== Janus on core $SERVER_CPU (one shared event loop; Streaming plugin for S3)"
-  for srtp in aes-cm aes-gcm; do
-    for n in $S1_SWEEP; do
-      janus_run "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n"
-    done
-    for size in $S2_SIZES; do
-      janus_run "s2-$srtp-$size" --srtp "$srtp" --scenario s2 --members "$S2_MEMBERS" \
-        --meeting-size "$size"
-    done
-    for n in $S3_SIZES; do
-      # One mountpoint per viewer (ids 7700.., RTP ports 20000..), as confgate
-      # has one MCU call per member.
-      JANUS_PLUGIN=streaming janus_run "s3-$srtp-$n" --srtp "$srtp" --scenario s3 \
-        --members "$n" --janus-mountpoints per-member --janus-rtp-port 20000
-    done
-    janus_run "s4-$srtp" --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
+  for srtp in $SRTP_PROFILES; do
+    if wanted s1; then
+      for n in $S1_SWEEP; do
+        janus_run "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n" --rx "$S1_RX" --tx "$S1_RX"
+      done
+    fi
+    if wanted s2; then
+      for size in $S2_SIZES; do
+        janus_run "s2-$srtp-$size" --srtp "$srtp" --scenario s2 --members "$S2_MEMBERS" \
+          --meeting-size "$size"
+      done
+    fi
+    if wanted s3; then
+      for n in $S3_SIZES; do
+        # One mountpoint per viewer (ids 7700.., RTP ports 20000..), as confgate
+        # has one MCU call per member.
+        JANUS_PLUGIN=streaming janus_run "s3-$srtp-$n" --srtp "$srtp" --scenario s3 \
+          --members "$n" --janus-mountpoints per-member --janus-rtp-port 20000
+      done
+    fi
+    if wanted s4; then
+      janus_run "s4-$srtp" --srtp "$srtp" --scenario s4 --members "$S4_MEMBERS" --join-rate 20
+    fi
   done
 }
 
