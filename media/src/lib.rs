@@ -742,7 +742,7 @@ impl std::fmt::Debug for Media {
 }
 
 impl Media {
-    /// Binds the socket(s) and starts the loop(s) on the current tokio runtime.
+    /// Binds the socket(s) and starts the loop(s), each on a thread of its own.
     pub async fn start(config: &MediaConfig) -> Result<Media, MediaError> {
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let counters = Arc::new(Counters::default());

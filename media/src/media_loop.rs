@@ -233,7 +233,9 @@ impl Role {
     }
 }
 
-/// Binds the socket and spawns the loop on the current runtime.
+/// Starts a loop on a thread of its own (a single-threaded runtime): it binds the socket there
+/// and serves until every handle is dropped. Forwarding never waits behind the control
+/// plane's tasks, and the kernel schedules the loop as soon as a datagram wakes it.
 pub(crate) async fn spawn(
     config: &MediaConfig,
     port: u16,
@@ -241,39 +243,86 @@ pub(crate) async fn spawn(
     counters: Arc<Counters>,
 ) -> Result<LoopHandle, MediaError> {
     let bind_ip = config.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let socket = bind(SocketAddr::new(bind_ip, port))?;
-    let local_addr = socket.local_addr()?;
-    let candidate_ips = candidate_ips(config, local_addr.ip());
-    let tag_addr = SocketAddr::new(
-        candidate_ips.first().copied().unwrap_or(local_addr.ip()),
-        local_addr.port(),
-    );
-    let (commands, command_rx) = mpsc::unbounded_channel();
-    let media_loop = MediaLoop {
-        socket,
-        port: local_addr.port(),
-        candidate_ips,
-        tag_addr,
-        peers: Vec::new(),
-        free_peers: Vec::new(),
-        demux: Demux::new(),
-        router: Router::new(),
-        speakers: HashMap::new(),
-        events,
-        overflow: VecDeque::new(),
-        counters,
-        recv_buf: BytesMut::new(),
-        bind_ip,
-        mcu_legs: Vec::new(),
-        mcu_by_member: HashMap::new(),
-        send_buf: Vec::with_capacity(MAX_DATAGRAM),
-        batch: SendBatch::default(),
-    };
-    tokio::spawn(media_loop.run(command_rx));
-    Ok(LoopHandle {
-        commands,
-        local_addr,
-    })
+    let config = config.clone();
+    let (started_tx, started) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("media-loop-{port}"))
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = started_tx.send(Err(MediaError::Io(e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match MediaLoop::new(&config, bind_ip, port, events, counters) {
+                    Ok((media_loop, handle)) => {
+                        let (command_rx, handle) = handle;
+                        if started_tx.send(Ok(handle)).is_ok() {
+                            media_loop.run(command_rx).await;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                    }
+                }
+            });
+        });
+    if let Err(e) = thread {
+        return Err(MediaError::Io(e));
+    }
+    started
+        .await
+        .map_err(|_| MediaError::Internal("the media loop's thread ended at start".to_owned()))?
+}
+
+impl MediaLoop {
+    /// Binds the socket (within the loop's runtime) and makes the loop and its handle.
+    fn new(
+        config: &MediaConfig,
+        bind_ip: IpAddr,
+        port: u16,
+        events: mpsc::Sender<MediaEvent>,
+        counters: Arc<Counters>,
+    ) -> Result<(MediaLoop, (mpsc::UnboundedReceiver<Command>, LoopHandle)), MediaError> {
+        let socket = bind(SocketAddr::new(bind_ip, port))?;
+        let local_addr = socket.local_addr()?;
+        let candidate_ips = candidate_ips(config, local_addr.ip());
+        let tag_addr = SocketAddr::new(
+            candidate_ips.first().copied().unwrap_or(local_addr.ip()),
+            local_addr.port(),
+        );
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let media_loop = MediaLoop {
+            socket,
+            port: local_addr.port(),
+            candidate_ips,
+            tag_addr,
+            peers: Vec::new(),
+            free_peers: Vec::new(),
+            demux: Demux::new(),
+            router: Router::new(),
+            speakers: HashMap::new(),
+            events,
+            overflow: VecDeque::new(),
+            counters,
+            recv_buf: BytesMut::new(),
+            bind_ip,
+            mcu_legs: Vec::new(),
+            mcu_by_member: HashMap::new(),
+            send_buf: Vec::with_capacity(MAX_DATAGRAM),
+            batch: SendBatch::default(),
+        };
+        let handle = LoopHandle {
+            commands,
+            local_addr,
+        };
+        Ok((media_loop, (command_rx, handle)))
+    }
 }
 
 /// 4 MiB of kernel buffer each way: a loop that is busy for a few milliseconds must not lose
