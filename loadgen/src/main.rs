@@ -112,17 +112,13 @@ struct Cli {
     /// sans-I/O connection directly and takes each datagram's arrival time from the kernel
     /// (SO_TIMESTAMPNS), so the generator's own processing adds no latency; `webrtc` is
     /// webrtc-rs's async stack, the time taken when a packet reaches the counting task.
-    /// The benchmark's S1 sweep uses `lean` (with `--tx lean`): it measures the latency the
-    /// server adds, not the generator's. Its members connect to confgate (not to Janus) about
-    /// 40 ms later than webrtc-rs members do, for a reason not yet found, so the other
-    /// scenarios, whose join times matter most, keep `webrtc`.
-    #[arg(long, value_enum, default_value = "webrtc")]
+    #[arg(long, value_enum, default_value = "lean")]
     rx: RxPath,
     /// How publish connections send: `lean` drives rtc's sans-I/O connection directly and
     /// stamps, encrypts and sends each packet in one step, so the generator's other tasks add
     /// nothing between the send time in the stamp and the packet's leaving; `webrtc` is
     /// webrtc-rs's async stack, stamped when the sending task hands the packet over.
-    #[arg(long, value_enum, default_value = "webrtc")]
+    #[arg(long, value_enum, default_value = "lean")]
     tx: RxPath,
     #[arg(long, default_value_t = 30)]
     fps: u32,

@@ -57,10 +57,10 @@ use crate::peer::{self, Peer, RxCounter, Sink, Srtp, Tracks};
 pub enum RxPath {
     /// rtc's sans-I/O connection driven by one task per connection; arrival = the kernel's
     /// receive timestamp of the datagram, departure = the moment the task encrypts and sends.
+    #[default]
     Lean,
     /// webrtc-rs's async stack; arrival = when the packet reaches the counting task,
     /// departure = when the sending task hands it to webrtc-rs.
-    #[default]
     Webrtc,
 }
 
@@ -225,7 +225,7 @@ impl LeanPeer {
     /// A connection on a new UDP socket bound to `bind_ip` (any port), counting the RTP it
     /// receives into `sink` if given. Needs a tokio runtime.
     pub fn new(bind_ip: IpAddr, srtp: Srtp, sink: Option<Sink>) -> Result<LeanPeer> {
-        let socket = bind(SocketAddr::new(bind_ip, 0)).context("member socket")?;
+        let (socket, out) = bind(SocketAddr::new(bind_ip, 0)).context("member socket")?;
         let local = socket.local_addr().context("member socket")?;
         let (media_engine, registry, setting_engine) = peer::engines(srtp)?;
         let pc = RTCPeerConnectionBuilder::new()
@@ -240,6 +240,7 @@ impl LeanPeer {
         let member = Member {
             pc,
             socket,
+            out,
             local,
             counter: sink.map(RxCounter::new),
             sender: None,
@@ -278,8 +279,11 @@ impl LeanPeer {
     }
 }
 
-/// A socket for one member: 4 MiB of receive buffer, kernel receive timestamps, non-blocking.
-fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// A socket for one member: 4 MiB of receive buffer, kernel receive timestamps, non-blocking;
+/// and a second handle on it that sends. Sends go straight to the kernel: tokio's
+/// `try_send_to` refuses until its reactor has seen the socket writable, and a fresh socket's
+/// first datagram (the first connectivity check) would be lost.
+fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, std::net::UdpSocket)> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: a smaller buffer still works.
@@ -287,7 +291,9 @@ fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    let socket: std::net::UdpSocket = socket.into();
+    let out = socket.try_clone()?;
+    Ok((UdpSocket::from_std(socket)?, out))
 }
 
 /// One datagram: its length, sender and kernel receive time (ns since the Unix epoch).
@@ -372,6 +378,8 @@ impl LeanSender {
 struct Member {
     pc: RTCPeerConnection,
     socket: UdpSocket,
+    /// The same socket, for sending.
+    out: std::net::UdpSocket,
     local: SocketAddr,
     /// Where received RTP is counted (subscribe connections).
     counter: Option<RxCounter>,
@@ -530,8 +538,8 @@ impl Member {
             });
             while let Some(datagram) = self.pc.poll_write() {
                 let _ = self
-                    .socket
-                    .try_send_to(&datagram.message, datagram.transport.peer_addr);
+                    .out
+                    .send_to(&datagram.message, datagram.transport.peer_addr);
             }
             if written.is_ok() {
                 sender.metrics.sent_packets.fetch_add(1, Relaxed);
@@ -656,8 +664,8 @@ impl Member {
     fn send_all(&mut self) {
         while let Some(datagram) = self.pc.poll_write() {
             let _ = self
-                .socket
-                .try_send_to(&datagram.message, datagram.transport.peer_addr);
+                .out
+                .send_to(&datagram.message, datagram.transport.peer_addr);
         }
     }
 }
@@ -700,7 +708,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_member_socket_stamps_what_it_receives() {
-        let socket = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let (socket, _) = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let to = socket.local_addr().expect("addr");
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
         let before = realtime_us();

@@ -631,6 +631,9 @@ pub struct MediaStats {
     pub packets_withheld: u64,
     /// Datagrams that matched no connection (garbage, unknown ufrag, unknown address).
     pub datagrams_unrouted: u64,
+    /// Connectivity checks that reached a subscribe connection before its first answer,
+    /// kept and answered once the answer was applied.
+    pub early_checks: u64,
 }
 
 #[derive(Debug, Default)]
@@ -640,6 +643,7 @@ pub(crate) struct Counters {
     pub(crate) dropped: AtomicU64,
     pub(crate) withheld: AtomicU64,
     pub(crate) unrouted: AtomicU64,
+    pub(crate) early_checks: AtomicU64,
 }
 
 impl Counters {
@@ -992,6 +996,7 @@ impl Media {
             packets_dropped: c.dropped.load(Ordering::Relaxed),
             packets_withheld: c.withheld.load(Ordering::Relaxed),
             datagrams_unrouted: c.unrouted.load(Ordering::Relaxed),
+            early_checks: c.early_checks.load(Ordering::Relaxed),
         }
     }
 }

@@ -30,7 +30,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::SendBatch;
-use crate::demux::Demux;
+use crate::demux::{self, Demux, PacketClass};
 use crate::keyframe::{KeyframeRequests, VideoCodec, starts_keyframe};
 use crate::mcu::{self, McuInbound, McuStreamState};
 use crate::mcu_rtcp::{self, Received, Sent};
@@ -169,7 +169,19 @@ struct SubscribeLeg {
     mcu: Vec<(Kind, u32, RTCRtpSenderId)>,
     awaiting_answer: bool,
     renegotiate: bool,
+    /// The first answer was applied: the connection knows the member's ICE credentials.
+    answered: bool,
+    /// Connectivity checks that came before the first answer, kept to be replayed once it is
+    /// applied: the member starts checking as soon as it has answered, and its first check
+    /// races the answer, which travels over the WebSocket and the control plane. rtc drops a
+    /// check it cannot authenticate, and the member would only try again a check interval
+    /// later.
+    early_checks: Vec<(BytesMut, SocketAddr)>,
 }
+
+/// Early connectivity checks kept per subscribe connection (a browser sends one per
+/// candidate pair and check interval).
+const EARLY_CHECKS: usize = 8;
 
 /// The plain-RTP leg of one member toward an MCU: one socket per kind (RTP/AVP, RTCP muxed on
 /// the same port), owned by the loop like its main socket.
@@ -466,6 +478,16 @@ impl MediaLoop {
                 Counters::add(&self.counters.unrouted, 1);
                 continue;
             };
+            if let Role::Subscribe(leg) = &mut peer.role
+                && !leg.answered
+                && demux::classify(&datagram) == PacketClass::Stun
+            {
+                if leg.early_checks.len() < EARLY_CHECKS {
+                    leg.early_checks.push((datagram, from));
+                    Counters::add(&self.counters.early_checks, 1);
+                }
+                continue;
+            }
             let message = TaggedBytesMut {
                 now,
                 transport: TransportContext {
@@ -476,8 +498,14 @@ impl MediaLoop {
                 },
                 message: datagram,
             };
+            let connecting = !peer.connected;
             if peer.pc.handle_read(message).is_err() {
                 Counters::add(&self.counters.dropped, 1);
+            }
+            if connecting {
+                // While connecting, rtc acts on what a datagram changed (a nominated pair, a
+                // DTLS flight) only when its timers run: run them now, not at the next tick.
+                let _ = peer.pc.handle_timeout(now);
             }
             self.drive(key, now);
         }
@@ -2106,6 +2134,21 @@ impl MediaLoop {
             .set_remote_description(now, answer)
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
         leg.awaiting_answer = false;
+        leg.answered = true;
+        let early_checks = std::mem::take(&mut leg.early_checks);
+        for (datagram, from) in early_checks {
+            // A check that fails here fails as it would have on arrival.
+            let _ = peer.pc.handle_read(TaggedBytesMut {
+                now,
+                transport: TransportContext {
+                    local_addr: self.tag_addr,
+                    peer_addr: from,
+                    ecn: None,
+                    transport_protocol: TransportProtocol::UDP,
+                },
+                message: datagram,
+            });
+        }
         let renegotiate = leg.renegotiate;
         let slots = leg.slots.clone();
         let mcu_slots = leg.mcu.clone();

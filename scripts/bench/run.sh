@@ -13,15 +13,15 @@
 # bench-results/<date>-vs-before.md: the before/after ratio of a change.
 # --scenarios runs only those scenarios (the S1 sweep alone, say); S1_SWEEP,
 # S2_SIZES, S3_SIZES, DURATION and SRTP_PROFILES in the environment replace
-# the defaults.
+# the defaults; GEN_IO=webrtc puts the members on webrtc-rs's stack instead of
+# the lean connections (confgate-loadgen --rx and --tx).
 #
 # Every publisher paces its video as a browser does (2.5 times its rate, in
 # bursts at most 5 ms apart; confgate-loadgen --pace).
 #
 # Scenarios (confgate-loadgen --help):
 #   S1  one publisher, N viewers, N swept: the knee is the most members with
-#       loss <= 0.5% and p99 added latency <= 5 ms. Its members use the lean
-#       receive and send paths (S1_RX=webrtc for webrtc-rs);
+#       loss <= 0.5% and p99 added latency <= 5 ms;
 #   S2  all-to-all meetings of 4, 8 and 16 (16 members in all each time);
 #   S3  the MCU direction, plain RTP in and WebRTC out, 8 and 32 members who
 #       do not publish: on confgate a conference bound to the generator's MCU
@@ -76,9 +76,9 @@ S2_SIZES="${S2_SIZES:-$s2_sizes}"
 S3_SIZES="${S3_SIZES:-$s3_sizes}"
 DURATION="${DURATION:-$duration}"
 SRTP_PROFILES="${SRTP_PROFILES:-aes-cm aes-gcm}"
-# S1 measures latency: its members receive and send on the lean path (the kernel's receive
-# time, packets stamped as they leave), so the generator's own work is not counted.
-S1_RX="${S1_RX:-lean}"
+# The members' connections: lean (rtc's sans-I/O core: the kernel's receive time, packets
+# stamped as they leave, so the generator's own work is not counted) or webrtc (webrtc-rs).
+GEN_IO="${GEN_IO:-lean}"
 # Whether scenario $1 is to run.
 wanted() { [[ ",$scenarios," == *",$1,"* ]]; }
 # The generator's MCU (S3 on confgate).
@@ -131,7 +131,7 @@ loadgen() {
   local name="$1"; shift
   echo "-- $name"
   ns taskset -c "$GEN_CPU" "$bin/confgate-loadgen" --bind-ip "$IP" --duration "$DURATION" \
-    --json "$results/$name.json" "$@" || echo "   ($name failed; its result is missing)"
+    --rx "$GEN_IO" --tx "$GEN_IO" --json "$results/$name.json" "$@" || echo "   ($name failed; its result is missing)"
 }
 
 # --- confgate --------------------------------------------------------------
@@ -194,7 +194,7 @@ run_confgate() {
   for srtp in $SRTP_PROFILES; do
     if wanted s1; then
       for n in $S1_SWEEP; do
-        confgate_run "s1-$srtp-$n" 1 --srtp "$srtp" --scenario s1 --members "$n" --rx "$S1_RX" --tx "$S1_RX"
+        confgate_run "s1-$srtp-$n" 1 --srtp "$srtp" --scenario s1 --members "$n"
       done
     fi
     if wanted s2; then
@@ -231,7 +231,7 @@ run_janus() {
   for srtp in $SRTP_PROFILES; do
     if wanted s1; then
       for n in $S1_SWEEP; do
-        janus_run "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n" --rx "$S1_RX" --tx "$S1_RX"
+        janus_run "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n"
       done
     fi
     if wanted s2; then
