@@ -502,12 +502,16 @@ impl MediaLoop {
             if peer.pc.handle_read(message).is_err() {
                 Counters::add(&self.counters.dropped, 1);
             }
-            if connecting {
-                // While connecting, rtc acts on what a datagram changed (a nominated pair, a
-                // DTLS flight) only when its timers run: run them now, not at the next tick.
-                let _ = peer.pc.handle_timeout(now);
-            }
             self.drive(key, now);
+            if connecting {
+                // While connecting, rtc acts on what a datagram changed (a nominated pair
+                // starts DTLS, a flight calls for the next) only when its timers run: run them
+                // now, once the datagram's events went through, not at the next ICE tick.
+                if let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) {
+                    let _ = peer.pc.handle_timeout(now);
+                }
+                self.drive(key, now);
+            }
         }
     }
 
