@@ -255,19 +255,11 @@ impl Peer {
     /// Adds an Opus and a VP8 track and returns the offer, and the tracks to send on.
     pub async fn offer_tracks(&self, name: &str) -> Result<(Tracks, String)> {
         let track = |kind, codec: RTCRtpCodec| {
-            Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                format!("{name}-stream"),
-                format!("{name}-{kind}"),
-                format!("{name}-{kind}"),
+            Arc::new(TrackLocalStaticRTP::new(local_track(
+                name,
                 kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(rand::random::<u32>() | 1),
-                        ..Default::default()
-                    },
-                    codec,
-                    ..Default::default()
-                }],
+                codec,
+                rand::random::<u32>() | 1,
             )))
         };
         let audio = track(RtpCodecKind::Audio, opus());
@@ -299,6 +291,45 @@ impl Peer {
     ) {
         self.tasks
             .push(tokio::spawn(send(tracks, sender, shape, metrics)));
+    }
+}
+
+/// A local track of `kind` for member `name`, one encoding with `ssrc`.
+pub(crate) fn local_track(
+    name: &str,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+    ssrc: u32,
+) -> MediaStreamTrack {
+    MediaStreamTrack::new(
+        format!("{name}-stream"),
+        format!("{name}-{kind}"),
+        format!("{name}-{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )
+}
+
+/// The RTP packet of `due` on `ssrc`, with the payload type of its kind and `body` as payload.
+pub(crate) fn rtp_packet(due: &payload::Due, ssrc: u32, body: &[u8]) -> rtp::Packet {
+    rtp::Packet {
+        header: rtp::header::Header {
+            version: 2,
+            payload_type: if due.video { VIDEO_PT } else { AUDIO_PT },
+            sequence_number: due.sequence_number,
+            timestamp: due.timestamp,
+            ssrc,
+            marker: due.marker,
+            ..Default::default()
+        },
+        payload: Bytes::copy_from_slice(body),
     }
 }
 
@@ -444,23 +475,12 @@ async fn send(tracks: Tracks, sender: u32, shape: MediaShape, metrics: Arc<Metri
                 break;
             };
             let len = body.len() + payload::RTP_HEADER;
-            let (track, payload_type, ssrc) = if due.video {
-                (&tracks.video, VIDEO_PT, video_ssrc)
+            let (track, ssrc) = if due.video {
+                (&tracks.video, video_ssrc)
             } else {
-                (&tracks.audio, AUDIO_PT, audio_ssrc)
+                (&tracks.audio, audio_ssrc)
             };
-            let packet = rtp::Packet {
-                header: rtp::header::Header {
-                    version: 2,
-                    payload_type,
-                    sequence_number: due.sequence_number,
-                    timestamp: due.timestamp,
-                    ssrc,
-                    marker: due.marker,
-                    ..Default::default()
-                },
-                payload: Bytes::copy_from_slice(&body),
-            };
+            let packet = rtp_packet(&due, ssrc, &body);
             if track.write_rtp(packet).await.is_ok() {
                 metrics.sent_packets.fetch_add(1, Relaxed);
                 metrics.sent_bytes.fetch_add(len as u64, Relaxed);

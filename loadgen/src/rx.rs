@@ -23,11 +23,10 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
@@ -37,10 +36,7 @@ use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::io::Interest;
@@ -462,11 +458,7 @@ impl Member {
         let answer = self.pc.create_answer(None)?;
         self.pc.set_local_description(now, answer)?;
         self.add_host_candidate()?;
-        Ok(self
-            .pc
-            .local_description()
-            .context("no local description")?
-            .sdp)
+        self.local_sdp()
     }
 
     /// Adds the Opus and VP8 tracks (random SSRCs) and returns the offer.
@@ -481,13 +473,17 @@ impl Member {
         {
             ssrcs[i] = rand::random::<u32>() | 1;
             self.pc
-                .add_track(track(name, kind, codec, ssrcs[i]))
+                .add_track(peer::local_track(name, kind, codec, ssrcs[i]))
                 .context("adding a track")?;
         }
         self.ssrcs = Some((ssrcs[0], ssrcs[1]));
         let offer = self.pc.create_offer(None)?;
         self.pc.set_local_description(Instant::now(), offer)?;
         self.add_host_candidate()?;
+        self.local_sdp()
+    }
+
+    fn local_sdp(&self) -> Result<String> {
         Ok(self
             .pc
             .local_description()
@@ -513,24 +509,9 @@ impl Member {
             ) else {
                 break;
             };
-            let (payload_type, ssrc) = if due.video {
-                (peer::VIDEO_PT, video_ssrc)
-            } else {
-                (peer::AUDIO_PT, audio_ssrc)
-            };
             let len = sender.body.len() + payload::RTP_HEADER;
-            let packet = rtp::Packet {
-                header: rtp::header::Header {
-                    version: 2,
-                    payload_type,
-                    sequence_number: due.sequence_number,
-                    timestamp: due.timestamp,
-                    ssrc,
-                    marker: due.marker,
-                    ..Default::default()
-                },
-                payload: Bytes::copy_from_slice(&sender.body),
-            };
+            let ssrc = if due.video { video_ssrc } else { audio_ssrc };
+            let packet = peer::rtp_packet(&due, ssrc, &sender.body);
             let written = self.pc.handle_write(TaggedRTCMessage {
                 now: Instant::now(),
                 // rtc finds the sender by the SSRC; an empty track id allocates nothing.
@@ -668,28 +649,6 @@ impl Member {
                 .send_to(&datagram.message, datagram.transport.peer_addr);
         }
     }
-}
-
-/// A local track of `kind` for member `name`, one encoding with `ssrc`.
-fn track(name: &str, kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> MediaStreamTrack {
-    let kind_name = match kind {
-        RtpCodecKind::Audio => "audio",
-        _ => "video",
-    };
-    MediaStreamTrack::new(
-        format!("{name}-stream"),
-        format!("{name}-{kind_name}"),
-        format!("{name}-{kind_name}"),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
-    )
 }
 
 #[cfg(test)]

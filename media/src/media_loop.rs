@@ -337,6 +337,25 @@ impl MediaLoop {
     }
 }
 
+/// A datagram from `from` to the loop's socket (announced as `local`), as rtc takes it.
+fn received(
+    local: SocketAddr,
+    from: SocketAddr,
+    datagram: BytesMut,
+    now: Instant,
+) -> TaggedBytesMut {
+    TaggedBytesMut {
+        now,
+        transport: TransportContext {
+            local_addr: local,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message: datagram,
+    }
+}
+
 /// 4 MiB of kernel buffer each way: a loop that is busy for a few milliseconds must not lose
 /// the burst of a keyframe (tens of 1200-byte packets per publisher) meanwhile. The kernel caps
 /// it at net.core.rmem_max / wmem_max; raise those on a production host.
@@ -488,16 +507,7 @@ impl MediaLoop {
                 }
                 continue;
             }
-            let message = TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: self.tag_addr,
-                    peer_addr: from,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: datagram,
-            };
+            let message = received(self.tag_addr, from, datagram, now);
             let connecting = !peer.connected;
             if peer.pc.handle_read(message).is_err() {
                 Counters::add(&self.counters.dropped, 1);
@@ -2142,16 +2152,9 @@ impl MediaLoop {
         let early_checks = std::mem::take(&mut leg.early_checks);
         for (datagram, from) in early_checks {
             // A check that fails here fails as it would have on arrival.
-            let _ = peer.pc.handle_read(TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: self.tag_addr,
-                    peer_addr: from,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: datagram,
-            });
+            let _ = peer
+                .pc
+                .handle_read(received(self.tag_addr, from, datagram, now));
         }
         let renegotiate = leg.renegotiate;
         let slots = leg.slots.clone();
