@@ -17,7 +17,17 @@ use tokio::net::UdpSocket;
 #[derive(Default)]
 pub(crate) struct SendBatch {
     datagrams: Vec<(BytesMut, SocketAddr)>,
+    /// Buffers of sent datagrams, kept for [`SendBatch::push_with`]: a forwarded copy is
+    /// written into one, so the loop allocates nothing per copy once warm.
+    spare: Vec<BytesMut>,
 }
+
+/// The size a spare buffer is made with: an Ethernet MTU holds any datagram the loop sends.
+const DATAGRAM: usize = 1500;
+
+/// Spare buffers kept at most (the most datagrams one forwarded packet has needed so far
+/// are kept, up to this many).
+const SPARE: usize = 1024;
 
 impl SendBatch {
     /// Takes every datagram a connection has queued.
@@ -28,14 +38,48 @@ impl SendBatch {
         }
     }
 
+    /// Queues a datagram to `to` that `fill` writes into an empty buffer. Nothing is queued
+    /// if `fill` fails.
+    pub(crate) fn push_with<E>(
+        &mut self,
+        to: SocketAddr,
+        fill: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut buf = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(DATAGRAM));
+        match fill(&mut buf) {
+            Ok(()) => {
+                self.datagrams.push((buf, to));
+                Ok(())
+            }
+            Err(e) => {
+                buf.clear();
+                self.spare.push(buf);
+                Err(e)
+            }
+        }
+    }
+
     /// Sends what is queued; returns how many datagrams were dropped.
     pub(crate) fn send(&mut self, socket: &UdpSocket) -> usize {
         if self.datagrams.is_empty() {
             return 0;
         }
         let dropped = send(socket, &self.datagrams);
-        self.datagrams.clear();
+        for (mut buf, _) in self.datagrams.drain(..) {
+            if self.spare.len() < SPARE && buf.capacity() >= DATAGRAM {
+                buf.clear();
+                self.spare.push(buf);
+            }
+        }
         dropped
+    }
+
+    #[cfg(test)]
+    pub(crate) fn take_for_test(&mut self) -> Vec<(BytesMut, SocketAddr)> {
+        std::mem::take(&mut self.datagrams)
     }
 }
 
@@ -201,6 +245,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sent_buffer_is_written_again_and_a_failed_fill_queues_nothing() {
+        let sender = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let to = receiver.local_addr().expect("addr");
+        let mut batch = SendBatch::default();
+        let fill = |b: &mut BytesMut| {
+            b.extend_from_slice(b"abc");
+            Ok::<(), ()>(())
+        };
+        batch.push_with(to, fill).expect("queued");
+        let first = batch.datagrams[0].0.as_ptr();
+        sender.writable().await.expect("writable");
+        assert_eq!(batch.send(&sender), 0);
+        batch.push_with(to, fill).expect("queued");
+        assert_eq!(batch.datagrams[0].0.as_ptr(), first, "the same buffer");
+        assert_eq!(
+            &batch.datagrams[0].0[..],
+            b"abc",
+            "emptied before it was written"
+        );
+        assert!(batch.push_with(to, |_| Err(())).is_err());
+        assert_eq!(batch.datagrams.len(), 1, "a failed fill queues nothing");
+    }
+
+    #[tokio::test]
     async fn a_refused_datagram_costs_only_itself() {
         let sender = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let receiver = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
@@ -214,6 +283,10 @@ mod tests {
         batch.datagrams.push((BytesMut::from(&b"b"[..]), to));
         sender.writable().await.expect("writable");
         assert_eq!(batch.send(&sender), 1);
+        assert!(
+            batch.spare.is_empty(),
+            "buffers too small to reuse are not kept"
+        );
         let mut buf = [0u8; 4];
         for want in [b'a', b'b'] {
             let (len, _) = tokio::time::timeout(

@@ -131,6 +131,7 @@
 
 mod batch;
 mod demux;
+mod direct;
 mod keyframe;
 mod mcu;
 mod mcu_rtcp;
@@ -142,6 +143,7 @@ mod rewrite;
 mod router;
 mod sdp;
 mod speaker;
+mod srtp_out;
 
 #[doc(hidden)]
 pub mod bench_support {
@@ -342,10 +344,17 @@ pub mod bench_support {
             kind: Kind,
             packet: &rtp::Packet,
             now: Instant,
-            write: impl FnMut(usize, rtp::Packet),
+            mut write: impl FnMut(usize, rtp::Packet),
         ) -> Outcome {
-            crate::media_loop::forward_packet(&mut self.0, member, kind.into(), packet, now, write)
-                .into()
+            crate::media_loop::forward_packet(
+                &mut self.0,
+                member,
+                kind.into(),
+                packet,
+                now,
+                |to, copy, _| write(to, copy),
+            )
+            .into()
         }
     }
 
@@ -406,6 +415,7 @@ pub mod bench_support {
                 sequence_number,
                 timestamp,
                 payload_type,
+                clock_rate: self.rewriter.clock_rate(),
                 extensions: &self.ext_map,
             };
             Some(crate::media_loop::copy_packet(packet, &copy))
@@ -634,6 +644,8 @@ pub struct MediaStats {
     /// Connectivity checks that reached a subscribe connection before its first answer,
     /// kept and answered once the answer was applied.
     pub early_checks: u64,
+    /// Packets sent again on a subscriber's NACK.
+    pub packets_retransmitted: u64,
 }
 
 #[derive(Debug, Default)]
@@ -644,6 +656,7 @@ pub(crate) struct Counters {
     pub(crate) withheld: AtomicU64,
     pub(crate) unrouted: AtomicU64,
     pub(crate) early_checks: AtomicU64,
+    pub(crate) retransmitted: AtomicU64,
 }
 
 impl Counters {
@@ -997,6 +1010,7 @@ impl Media {
             packets_withheld: c.withheld.load(Ordering::Relaxed),
             datagrams_unrouted: c.unrouted.load(Ordering::Relaxed),
             early_checks: c.early_checks.load(Ordering::Relaxed),
+            packets_retransmitted: c.retransmitted.load(Ordering::Relaxed),
         }
     }
 }

@@ -17,6 +17,7 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -31,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::SendBatch;
 use crate::demux::{self, Demux, PacketClass};
+use crate::direct::DirectSender;
 use crate::keyframe::{KeyframeRequests, VideoCodec, starts_keyframe};
 use crate::mcu::{self, McuInbound, McuStreamState};
 use crate::mcu_rtcp::{self, Received, Sent};
@@ -42,6 +44,7 @@ use crate::router::{
 };
 use crate::sdp;
 use crate::speaker::{self, RoomSpeakers, SpeakerChange};
+use crate::srtp_out::{KeyTap, Sealer};
 use crate::{
     Counters, Leg, McuLegPorts, McuStream, MediaConfig, MediaError, MediaEvent, MediaLoad,
     MemberId, RoomId,
@@ -220,9 +223,73 @@ struct Peer {
     /// forward (it arms the sender reports); later writes leave every timer where it was, so
     /// a forwarded copy does not cost a `poll_timeout` walk through rtc's whole pipeline.
     rtp_written: bool,
+    /// A subscribe connection's crypto provider, which holds its SRTP keys once DTLS is up.
+    tap: Option<Arc<KeyTap>>,
+    /// A subscribe connection's own sending of RTP, from when DTLS is up.
+    direct: Option<DirectSender>,
 }
 
 impl Peer {
+    /// Sends one RTP packet on this connection, queued on `batch`: sealed by the loop once the
+    /// connection has a [`DirectSender`], else through rtc. False if it could not be written.
+    fn send_rtp(
+        &mut self,
+        packet: rtp::Packet,
+        clock_rate: u32,
+        kind: Kind,
+        now: Instant,
+        batch: &mut SendBatch,
+    ) -> bool {
+        if self.direct.is_none() && self.connected && self.tap.is_some() {
+            self.start_direct(now);
+        }
+        if let Some(direct) = self.direct.as_mut() {
+            return direct.send(packet, clock_rate, kind == Kind::Video, now, batch);
+        }
+        let written = self
+            .pc
+            .handle_write(TaggedRTCMessage {
+                now,
+                // rtc ignores the track id on this path; an empty String allocates nothing.
+                message: RTCMessage::RtpPacket(String::new(), packet),
+            })
+            .is_ok();
+        self.wrote_rtp();
+        batch.queue(&mut self.pc);
+        written
+    }
+
+    /// Starts sending RTP itself, at its first packet once DTLS is up: the tap holds the keys
+    /// and ICE has chosen where media goes (found through a negotiated sender). Should the
+    /// keys be missing or unusable, rtc sends this connection's media (logged once).
+    fn start_direct(&mut self, now: Instant) {
+        eprintln!("DIRECTTMP start tap={}", self.tap.is_some());
+        let Some(tap) = &self.tap else {
+            return;
+        };
+        let sealer = match tap
+            .local_keys()
+            .map(|keys| Sealer::new(tap.as_ref(), &keys))
+        {
+            Some(Ok(sealer)) => sealer,
+            failed => {
+                let error = failed.and_then(Result::err).map(|e| e.to_string());
+                tracing::warn!(
+                    error = error.as_deref().unwrap_or("no SRTP keys"),
+                    "cannot seal SRTP on a connected connection; rtc sends its media"
+                );
+                self.tap = None;
+                return;
+            }
+        };
+        let Some(to) = peer::destination(&mut self.pc) else {
+            return;
+        };
+        tracing::debug!(profile = ?sealer.profile(), %to, "sending forwarded media directly");
+        eprintln!("DIRECTTMP ok");
+        self.direct = Some(DirectSender::new(sealer, to, now));
+    }
+
     /// Notes that RTP was written: the first write makes the timers stale.
     fn wrote_rtp(&mut self) {
         if !self.rtp_written {
@@ -539,7 +606,7 @@ impl MediaLoop {
             };
             match message {
                 RTCMessage::RtpPacket(track_id, packet) => self.on_rtp(key, &track_id, packet, now),
-                RTCMessage::RtcpPacket(_, packets) => self.on_rtcp(&packets, now),
+                RTCMessage::RtcpPacket(_, packets) => self.on_rtcp(key, &packets, now),
                 _ => {}
             }
         }
@@ -574,22 +641,22 @@ impl MediaLoop {
             batch,
             ..
         } = self;
-        let outcome = forward_packet(router, member, kind, &packet, now, |subscriber, out| {
-            let Some(subscriber) = peers.get_mut(subscriber).and_then(Option::as_mut) else {
-                Counters::add(&counters.dropped, 1);
-                return;
-            };
-            let written = subscriber.pc.handle_write(TaggedRTCMessage {
-                now,
-                // rtc ignores the track id on this path; an empty String allocates nothing.
-                message: RTCMessage::RtpPacket(String::new(), out),
-            });
-            if written.is_err() {
-                Counters::add(&counters.dropped, 1);
-            }
-            subscriber.wrote_rtp();
-            batch.queue(&mut subscriber.pc);
-        });
+        let outcome = forward_packet(
+            router,
+            member,
+            kind,
+            &packet,
+            now,
+            |subscriber, out, clock_rate| {
+                let Some(subscriber) = peers.get_mut(subscriber).and_then(Option::as_mut) else {
+                    Counters::add(&counters.dropped, 1);
+                    return;
+                };
+                if !subscriber.send_rtp(out, clock_rate, kind, now, batch) {
+                    Counters::add(&counters.dropped, 1);
+                }
+            },
+        );
         let unsent = batch.send(socket) as u64;
         Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
         Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
@@ -805,21 +872,18 @@ impl MediaLoop {
             },
             payload,
         };
+        let clock_rate = inbound.rewriter.clock_rate();
         let Some(peer) = self.peers.get_mut(subscriber).and_then(Option::as_mut) else {
             Counters::add(&self.counters.dropped, 1);
             return;
         };
-        let written = peer.pc.handle_write(TaggedRTCMessage {
-            now,
-            message: RTCMessage::RtpPacket(String::new(), out),
-        });
-        if written.is_err() {
-            Counters::add(&self.counters.dropped, 1);
-        } else {
+        if peer.send_rtp(out, clock_rate, kind, now, &mut self.batch) {
             Counters::add(&self.counters.forwarded, 1);
+        } else {
+            Counters::add(&self.counters.dropped, 1);
         }
-        peer.wrote_rtp();
-        send_all(&self.socket, &mut peer.pc, &self.counters);
+        let unsent = self.batch.send(&self.socket) as u64;
+        Counters::add(&self.counters.dropped, unsent);
     }
 
     /// RTCP sender/receiver reports on every MCU stream whose report is due.
@@ -994,11 +1058,14 @@ impl MediaLoop {
         found
     }
 
-    /// RTCP delivered by [`peer::DeliverKeyframeRequests`]: PLI and FIR from subscribers.
-    fn on_rtcp(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
+    /// RTCP delivered by [`peer::DeliverKeyframeRequests`] on connection `key`: PLI and FIR
+    /// from subscribers, and NACKs for what the loop sent itself.
+    fn on_rtcp(&mut self, key: PeerKey, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
         for packet in packets {
             let any = packet.as_any();
-            if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+            if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                self.resend(key, nack);
+            } else if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
                 if let Some(index) = self.mcu_leg_by_video_ssrc(pli.media_ssrc) {
                     self.request_mcu_keyframe(index, now, false);
                 } else if let Some(request) = self.router.keyframe_wanted(pli.media_ssrc, now) {
@@ -1014,6 +1081,23 @@ impl MediaLoop {
                 }
             }
         }
+    }
+
+    /// Answers a NACK from what connection `key` sent itself (rtc's NACK responder answers
+    /// for what rtc sent).
+    fn resend(&mut self, key: PeerKey, nack: &TransportLayerNack) {
+        let Some(direct) = self
+            .peers
+            .get_mut(key)
+            .and_then(Option::as_mut)
+            .and_then(|p| p.direct.as_mut())
+        else {
+            return;
+        };
+        let resent = direct.resend(nack, &mut self.batch) as u64;
+        Counters::add(&self.counters.retransmitted, resent);
+        let unsent = self.batch.send(&self.socket) as u64;
+        Counters::add(&self.counters.dropped, unsent);
     }
 
     fn send_pli(&mut self, request: KeyframeRequest, now: Instant) {
@@ -1094,6 +1178,44 @@ impl MediaLoop {
         }
     }
 
+    /// The sender reports of every connection that sends RTP itself, when due; each also
+    /// follows the connection's selected candidate pair, should ICE have moved it.
+    fn send_sender_reports(&mut self, now: Instant) {
+        let MediaLoop {
+            peers,
+            socket,
+            counters,
+            ..
+        } = self;
+        for peer in peers.iter_mut().flatten() {
+            let Some(direct) = peer.direct.as_mut() else {
+                continue;
+            };
+            let reports = direct.reports_due(now);
+            if reports.is_empty() {
+                continue;
+            }
+            if let Some(to) = peer::destination(&mut peer.pc) {
+                direct.set_destination(to);
+            }
+            let packets = reports
+                .into_iter()
+                .map(|r| Box::new(r) as Box<dyn rtc::rtcp::Packet>)
+                .collect();
+            if peer
+                .pc
+                .handle_write(TaggedRTCMessage {
+                    now,
+                    message: RTCMessage::RtcpPacket(String::new(), packets),
+                })
+                .is_ok()
+            {
+                peer.timeout_stale = true;
+                send_all(socket, &mut peer.pc, counters);
+            }
+        }
+    }
+
     fn housekeeping(&mut self, now: Instant) {
         let mut requests = Vec::new();
         self.router.poll_keyframes(now, |r| requests.push(r));
@@ -1114,6 +1236,7 @@ impl MediaLoop {
             }
         }
         self.send_mcu_reports(now);
+        self.send_sender_reports(now);
         // Speakers whose audio went quiet or stopped arriving, and onsets the hold delayed.
         let mut changes = Vec::new();
         for room in self.speakers.values_mut() {
@@ -1391,7 +1514,7 @@ impl MediaLoop {
         while !self.demux.ufrag_free(&ufrag) {
             ufrag = peer::ice_string(ICE_UFRAG_LEN);
         }
-        let pc = peer::build(&ufrag, &peer::ice_string(ICE_PWD_LEN), role.leg(), now)?;
+        let (pc, tap) = peer::build(&ufrag, &peer::ice_string(ICE_PWD_LEN), role.leg(), now)?;
         let peer = Peer {
             pc,
             member,
@@ -1402,6 +1525,8 @@ impl MediaLoop {
             next_timeout: None,
             timeout_stale: true,
             rtp_written: false,
+            tap,
+            direct: None,
         };
         let key = match self.free_peers.pop() {
             Some(key) => {
@@ -2307,7 +2432,7 @@ impl MediaLoop {
 
 /// Forwards one RTP packet a member published: [`Router::forward`] decides who gets a copy,
 /// and each copy is built by [`copy_packet`] and handed to `write` with the subscriber
-/// connection it is for. This is the part of the per-packet path between rtc handing a packet
+/// connection it is for and its clock rate. This is the part of the per-packet path between rtc handing a packet
 /// over (`poll_read`) and rtc taking the copies (`handle_write`); it touches no socket and no
 /// peer connection.
 pub(crate) fn forward_packet(
@@ -2316,7 +2441,7 @@ pub(crate) fn forward_packet(
     kind: Kind,
     packet: &rtp::Packet,
     now: Instant,
-    mut write: impl FnMut(PeerKey, rtp::Packet),
+    mut write: impl FnMut(PeerKey, rtp::Packet, u32),
 ) -> ForwardOutcome {
     let header = &packet.header;
     router.forward(
@@ -2328,7 +2453,7 @@ pub(crate) fn forward_packet(
         header.payload_type,
         &packet.payload,
         now,
-        |copy| write(copy.subscriber, copy_packet(packet, &copy)),
+        |copy| write(copy.subscriber, copy_packet(packet, &copy), copy.clock_rate),
     )
 }
 

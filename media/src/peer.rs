@@ -11,9 +11,12 @@
 //!   and 0). No RTX or FEC: losses are repaired by NACK on each leg.
 //! - Interceptors: rtc's defaults (NACK both ways, RTCP reports, TWCC feedback to publishers)
 //!   plus [`DeliverKeyframeRequests`], without which a subscriber's PLI/FIR never reaches us.
+//! - A subscribe connection's crypto provider is a [`KeyTap`]: once DTLS is up, the loop seals
+//!   forwarded copies itself ([`crate::direct`]), and answers the NACKs delivered to it.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
@@ -36,6 +39,7 @@ use rtc::peer_connection::transport::{
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
@@ -43,10 +47,11 @@ use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
 
 use crate::router::CodecInfo;
+use crate::srtp_out::KeyTap;
 use crate::{Leg, MediaError};
 
-/// Marks inbound RTCP that carries a keyframe request (PLI or FIR) for delivery to the
-/// application; everything else stays with the interceptors that consume it. Placed at the
+/// Marks inbound RTCP that carries a keyframe request (PLI or FIR), and optionally a NACK, for
+/// delivery to the application; everything else stays with the interceptors that consume it. Placed at the
 /// application end of the read walk (after the NACK responder and report interceptors), at
 /// [`DELIVER_SLOT`]. rtc hands an application no RTCP without such an interceptor: a sender
 /// that must answer keyframe requests (the load generator's members too) needs it.
@@ -54,6 +59,25 @@ use crate::{Leg, MediaError};
 pub struct DeliverKeyframeRequests {
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
+    nacks: bool,
+}
+
+impl DeliverKeyframeRequests {
+    /// Delivers NACKs as well: for a connection whose RTP the application sends itself.
+    pub fn and_nacks() -> Self {
+        DeliverKeyframeRequests {
+            nacks: true,
+            ..Default::default()
+        }
+    }
+
+    fn delivers(&self, packet: &dyn rtc::rtcp::Packet) -> bool {
+        is_keyframe_request(packet) || (self.nacks && is_nack(packet))
+    }
+}
+
+pub(crate) fn is_nack(packet: &dyn rtc::rtcp::Packet) -> bool {
+    packet.as_any().is::<TransportLayerNack>()
 }
 
 /// Application-most: beyond every named slot (the jitter buffer is 13 000).
@@ -73,7 +97,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverKeyframeRequests {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+            && packets.iter().any(|p| self.delivers(p.as_ref()))
         {
             msg.message.add(Attribute::DeliverToApplication);
         }
@@ -211,13 +235,14 @@ fn internal(context: &str) -> impl FnOnce(RtcError) -> MediaError + '_ {
 /// rtc's default of 200 ms would add up to that much to every join. Browsers check every 50 ms.
 const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// A new peer connection with ICE credentials `ufrag`/`pwd`.
+/// A new peer connection with ICE credentials `ufrag`/`pwd`; a subscribe connection comes
+/// with the [`KeyTap`] that will hold its SRTP keys.
 pub(crate) fn build(
     ufrag: &str,
     pwd: &str,
     leg: Leg,
     now: Instant,
-) -> Result<RTCPeerConnection, MediaError> {
+) -> Result<(RTCPeerConnection, Option<Arc<KeyTap>>), MediaError> {
     let mut media_engine = MediaEngine::default();
     for (kind, codec) in supported_codecs() {
         media_engine
@@ -238,11 +263,21 @@ pub(crate) fn build(
             )
             .map_err(internal("registering a header extension"))?;
     }
-    let registry =
-        Registry::new().with(Slot::from(DELIVER_SLOT), DeliverKeyframeRequests::default());
+    let deliver = match leg {
+        Leg::Publish => DeliverKeyframeRequests::default(),
+        Leg::Subscribe => DeliverKeyframeRequests::and_nacks(),
+    };
+    let registry = Registry::new().with(Slot::from(DELIVER_SLOT), deliver);
     let registry = interceptors(registry, &mut media_engine, leg)
         .map_err(internal("registering interceptors"))?;
-    let setting_engine = SettingEngineBuilder::new()
+    let tap = match leg {
+        Leg::Publish => None,
+        Leg::Subscribe => Some(
+            KeyTap::new()
+                .map_err(|e| MediaError::Internal(format!("making the crypto provider: {e}")))?,
+        ),
+    };
+    let mut setting_engine = SettingEngineBuilder::new()
         .with_lite(true)
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
         .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
@@ -251,15 +286,32 @@ pub(crate) fn build(
             SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
             SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm,
             SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
-        ])
-        .build();
-    RTCPeerConnectionBuilder::new()
+        ]);
+    if let Some(tap) = &tap {
+        setting_engine = setting_engine.with_crypto_provider(tap.clone());
+    }
+    let pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_setting_engine(setting_engine)
+        .with_setting_engine(setting_engine.build())
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .build(now)
-        .map_err(internal("building a peer connection"))
+        .map_err(internal("building a peer connection"))?;
+    Ok((pc, tap))
+}
+
+/// Where a connection's media goes: the remote side of its selected candidate pair.
+pub(crate) fn destination(pc: &mut RTCPeerConnection) -> Option<SocketAddr> {
+    // Every sender shares the one (bundled) transport; any negotiated one leads to it.
+    let senders: Vec<_> = pc.get_senders().collect();
+    let pair = senders.into_iter().find_map(|id| {
+        pc.rtp_sender(id)?
+            .transport()?
+            .ice_transport()
+            .get_selected_candidate_pair()
+    })?;
+    let remote = pair.remote();
+    Some(SocketAddr::new(remote.address.parse().ok()?, remote.port))
 }
 
 /// Adds one host candidate per address, all on `port`, then the end-of-candidates marker.
@@ -361,13 +413,18 @@ mod tests {
 
     #[test]
     fn builds_a_connection_and_offers_gcm_first() {
-        let mut pc = build(
+        let (mut pc, tap) = build(
             "abcdefgh",
             "0123456789012345678901234",
             Leg::Subscribe,
             Instant::now(),
         )
         .expect("pc");
+        assert!(
+            tap.expect("a subscribe connection has a tap")
+                .local_keys()
+                .is_none()
+        );
         add_host_candidates(&mut pc, &["127.0.0.1".parse().expect("ip")], 4000).expect("cand");
         assert!(pc.local_description().is_none());
     }
@@ -391,5 +448,9 @@ mod tests {
         assert!(is_keyframe_request(&fir));
         let rr = rtc::rtcp::receiver_report::ReceiverReport::default();
         assert!(!is_keyframe_request(&rr));
+        let nack = TransportLayerNack::default();
+        assert!(!DeliverKeyframeRequests::default().delivers(&nack));
+        assert!(DeliverKeyframeRequests::and_nacks().delivers(&nack));
+        assert!(!DeliverKeyframeRequests::and_nacks().delivers(&rr));
     }
 }

@@ -56,6 +56,10 @@ impl SequenceRewriter {
         self.resync = true;
     }
 
+    pub(crate) fn clock_rate(&self) -> u32 {
+        self.clock_rate
+    }
+
     pub(crate) fn set_clock_rate(&mut self, clock_rate: u32) {
         self.clock_rate = clock_rate.max(1);
     }

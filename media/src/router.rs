@@ -248,6 +248,8 @@ pub(crate) struct Copy<'a> {
     pub(crate) sequence_number: u16,
     pub(crate) timestamp: u32,
     pub(crate) payload_type: u8,
+    /// The RTP clock rate of the copy's codec.
+    pub(crate) clock_rate: u32,
     pub(crate) extensions: &'a ExtensionMap,
 }
 
@@ -697,6 +699,7 @@ impl Router {
             return outcome;
         };
         let out_ssrc = track.out_ssrc;
+        let clock_rate = track.rewriter.clock_rate();
         for f in track.fanout.iter_mut() {
             if !f.active {
                 continue;
@@ -718,6 +721,7 @@ impl Router {
                 sequence_number: seq,
                 timestamp: ts,
                 payload_type: pt,
+                clock_rate,
                 extensions: &f.ext_map,
             });
             outcome.forwarded += 1;

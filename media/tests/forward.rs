@@ -107,6 +107,9 @@ async fn members_receive_each_other_and_other_rooms_receive_nothing() {
         "B's tracks are gone from the offer"
     );
     a_sub.renegotiate(&media, offer).await;
+    // A packet of B's that left just before B was removed may still be on its way through
+    // A's client (the renegotiation can take only a few milliseconds): let it land first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     a_sub.client.clear();
     let after = a_sub
         .client
