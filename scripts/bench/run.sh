@@ -20,8 +20,9 @@
 # bursts at most 5 ms apart; confgate-loadgen --pace).
 #
 # Scenarios (confgate-loadgen --help):
-#   S1  one publisher, N viewers, N swept: the knee is the most members with
-#       loss <= 0.5% and p99 added latency <= 5 ms;
+#   S1  one publisher, N viewers, N swept (33 to 257): the knee is the most
+#       members with loss <= 0.5% and p99 added latency <= 5 ms; a server's
+#       sweep ends after two points in a row beyond it;
 #   S2  all-to-all meetings of 4, 8 and 16 (16 members in all each time);
 #   S3  the MCU direction, plain RTP in and WebRTC out, 8 and 32 members who
 #       do not publish: on confgate a conference bound to the generator's MCU
@@ -69,7 +70,7 @@ SERVER_CPU=1
 if [ "$quick" = 1 ]; then
   s1_sweep="17 65"; s2_sizes="4"; s3_sizes="8"; S4_MEMBERS=20; duration=5
 else
-  s1_sweep="33 49 65 81 97 129"; s2_sizes="4 8 16"; s3_sizes="8 32"; S4_MEMBERS=40; duration=10
+  s1_sweep="33 49 65 81 97 129 161 193 257"; s2_sizes="4 8 16"; s3_sizes="8 32"; S4_MEMBERS=40; duration=10
 fi
 S1_SWEEP="${S1_SWEEP:-$s1_sweep}"
 S2_SIZES="${S2_SIZES:-$s2_sizes}"
@@ -134,6 +135,39 @@ loadgen() {
     --rx "$GEN_IO" --tx "$GEN_IO" --json "$results/$name.json" "$@" || echo "   ($name failed; its result is missing)"
 }
 
+# past_knee RESULT: the run of RESULT (JSON) was beyond the knee (a viewer received nothing,
+# loss > 0.5% or p99 > 5 ms; the report's own test), or its result is missing.
+past_knee() {
+  python3 - "$1" <<'PY'
+import json, sys
+try:
+    run = json.load(open(sys.argv[1]))
+    s = run["summary"]
+except (OSError, ValueError, KeyError):
+    sys.exit(0)
+healthy = (s["members_receiving"] + 1 >= run["members"] and s["loss"] <= 0.005
+           and s["latency_p99_us"] is not None and s["latency_p99_us"] <= 5000)
+sys.exit(1 if healthy else 0)
+PY
+}
+# s1_sweep RUNNER LABEL SRTP: the S1 sweep; it ends after two points in a row beyond the knee
+# (the knee is the most members of a healthy run, and more viewers only cost more).
+s1_sweep() {
+  local runner="$1" label="$2" srtp="$3" beyond=0
+  for n in $S1_SWEEP; do
+    "$runner" "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n"
+    if past_knee "$results/$label-s1-$srtp-$n.json"; then
+      beyond=$((beyond + 1))
+      if [ "$beyond" -ge 2 ]; then
+        echo "   ($label, $srtp: two points beyond the knee; the sweep ends at $n)"
+        break
+      fi
+    else
+      beyond=0
+    fi
+  done
+}
+
 # --- confgate --------------------------------------------------------------
 # A fresh server for every run: its CPU time and memory are that run's alone.
 CONFGATE_DATA="$work/confgate-data"
@@ -189,13 +223,17 @@ confgate_s3_run() {
   stop_confgate
 }
 
+# One S1 run: one conference.
+confgate_s1_run() {
+  local name="$1"; shift
+  confgate_run "$name" 1 "$@"
+}
+
 run_confgate() {
   echo "== $confgate_label ($confgate_bin) on core $SERVER_CPU"
   for srtp in $SRTP_PROFILES; do
     if wanted s1; then
-      for n in $S1_SWEEP; do
-        confgate_run "s1-$srtp-$n" 1 --srtp "$srtp" --scenario s1 --members "$n"
-      done
+      s1_sweep confgate_s1_run "$confgate_label" "$srtp"
     fi
     if wanted s2; then
       for size in $S2_SIZES; do
@@ -230,9 +268,7 @@ run_janus() {
   echo "== Janus on core $SERVER_CPU (one shared event loop; Streaming plugin for S3)"
   for srtp in $SRTP_PROFILES; do
     if wanted s1; then
-      for n in $S1_SWEEP; do
-        janus_run "s1-$srtp-$n" --srtp "$srtp" --scenario s1 --members "$n"
-      done
+      s1_sweep janus_run janus "$srtp"
     fi
     if wanted s2; then
       for size in $S2_SIZES; do
