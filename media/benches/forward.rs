@@ -15,13 +15,17 @@
 //!   rewriting (`media_loop::forward_packet`), and rtc's serialization of each copy, which rtc
 //!   does right before encrypting it.
 //! - `srtp/*`: rtc's SRTP context, which the loop goes through once per packet received
-//!   (`unprotect`) and once per copy sent (`protect`), for the profiles the server offers.
+//!   (`unprotect`), and `srtp/seal`, how a subscribe connection seals each copy it sends
+//!   (serialized into a reused buffer and encrypted there), beside `srtp/protect`, rtc's
+//!   context encrypting an already serialized copy into a new buffer, for the profiles the
+//!   server offers.
 //!
 //! So one packet to N subscribers costs about `forward/fanout/N` + `srtp/unprotect` +
-//! N × `srtp/protect`, plus what is not measured here: the recvfrom and N sendto syscalls,
-//! rtc's interceptors (NACK buffer, TWCC, RTCP report statistics) and handler pipeline around
-//! each read and write, the loop's bookkeeping (packet counters, the publish leg's SSRC ->
-//! kind table, a few entries scanned) and, for audio only, the speaker detector.
+//! N × `srtp/seal` (which includes the serialization `forward/fanout` also counts), plus what
+//! is not measured here: the recvfrom and `sendmmsg` syscalls, rtc's interceptors and handler
+//! pipeline around each read, the copy's history slot and report counters, the loop's
+//! bookkeeping (packet counters, the publish leg's SSRC -> kind table, a few entries scanned)
+//! and, for audio only, the speaker detector.
 //!
 //! Run with `cargo bench -p confgate-media --bench forward` (add `-- --quick` for a short
 //! run).
@@ -32,7 +36,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use confgate_media::bench_support::{
-    CodecSpec, Demux, ExtensionSpec, HeaderRewrite, Kind, Outcome, Router,
+    CodecSpec, CopySealer, Demux, ExtensionSpec, HeaderRewrite, Kind, Outcome, Router,
 };
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rtc::rtp;
@@ -379,15 +383,13 @@ fn srtp(c: &mut Criterion) {
     let provider = rtc::crypto::default_provider().expect("crypto provider");
     let crypto = provider.crypto();
     // What a subscriber connection encrypts: a forwarded copy, serialized.
-    let plain = vp8_packet(0x2000_0000, extensions_with_orientation(), false)
-        .marshal()
-        .expect("marshal")
-        .to_vec();
+    let copy = vp8_packet(0x2000_0000, extensions_with_orientation(), false);
+    let plain = copy.marshal().expect("marshal").to_vec();
     let mut group = c.benchmark_group("srtp");
     group.throughput(Throughput::Bytes(plain.len() as u64));
-    for (name, profile) in [
-        ("aead_aes128_gcm", ProtectionProfile::AeadAes128Gcm),
-        ("aes128_cm_sha1_80", ProtectionProfile::Aes128CmHmacSha1_80),
+    for (name, profile, gcm) in [
+        ("aead_aes128_gcm", ProtectionProfile::AeadAes128Gcm, true),
+        ("aes128_cm_sha1_80", ProtectionProfile::Aes128CmHmacSha1_80, false),
     ] {
         let key = vec![0x4B; profile.key_len()];
         let salt = vec![0x53; profile.salt_len()];
@@ -403,7 +405,20 @@ fn srtp(c: &mut Criterion) {
             .expect("SRTP context")
         };
 
-        // Sending: rtc's local context has no replay protection.
+        // Sending, as a subscribe connection does: into a buffer the send batch reuses.
+        let mut sealer = CopySealer::new(gcm, &key, &salt);
+        let mut buf = BytesMut::with_capacity(1500);
+        let mut index = 0u64;
+        group.bench_function(BenchmarkId::new("seal", name), |b| {
+            b.iter(|| {
+                index += 1;
+                buf.clear();
+                sealer.seal(black_box(&copy), index, &mut buf);
+                buf.len()
+            })
+        });
+
+        // Sending through rtc's local context (no replay protection).
         let mut local = context(false);
         let mut packet = plain.clone();
         let mut stream = Stream::new(0x2000_0000);

@@ -104,7 +104,7 @@ impl OutStream {
 }
 
 /// Writes `packet` into `buf` and seals it as packet `index` of its stream.
-fn seal_into(
+pub(crate) fn seal_into(
     sealer: &mut Sealer,
     packet: &rtp::Packet,
     index: u64,

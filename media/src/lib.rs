@@ -19,8 +19,9 @@
 //!                                │     subscribe leg (server offers, sends to the browser)
 //!                                │             │ RTP from a publish leg
 //!                                │             ▼
-//!                                └── Router::forward ─► handle_write on each subscriber leg
+//!                                └── Router::forward ─► each subscriber leg's DirectSender:
 //!                                    │ (SSRC/seq/ts/PT/extension rewrite, keyframe gating)
+//!                                    │  sealed into the send batch, one sendmmsg per packet
 //!                                    └─ MCU leg (if any) ─► send_to the MCU (plain RTP)
 //!                MCU's RTP on the leg's ports ─► that member's subscriber leg, stream "mcu"
 //! ```
@@ -95,6 +96,16 @@
 //!     and many MCUs ignore RTCP), coalesced and retried like requests to browsers. A PLI/FIR
 //!     from the MCU becomes a (coalesced) PLI to the member's browser.
 //! - **SRTP**: AEAD-AES-GCM profiles are offered first (cheaper per packet than AES-CM/SHA1).
+//! - **Forwarded copies bypass rtc's write path** (`direct.rs`, `srtp_out.rs`). Once a
+//!   subscribe connection's DTLS is up, the loop writes each copy into a reused buffer of the
+//!   send batch and seals it there with the connection's SRTP keys; rtc's write path (its
+//!   interceptor chain, ICE, a fresh buffer per packet) cost more per copy than the encryption.
+//!   rtc does not hand out the keys; it derives them through the crypto provider it is given,
+//!   and a subscribe connection's provider (`srtp_out::KeyTap`) is rtc's default one that
+//!   notes them. What rtc's interceptors did for those packets the loop does: NACKs answered
+//!   from a 256-packet history per video stream, a sender report per stream every second
+//!   (written through rtc, which sends all RTCP). Tests check the sealing byte for byte
+//!   against rtc's own SRTP context.
 //! - **Active speakers** (see `speaker.rs`): the RFC 6464 audio level browsers put in each
 //!   audio packet, read by the id negotiated on that publish leg, feeds a per-room detector
 //!   with hysteresis and debounce (louder than -50 dBov for 300 ms starts, quieter than -55 dBov
@@ -106,13 +117,14 @@
 //!
 //! Datagram → demux (one hash lookup) → `handle_read` on that connection → `poll_read` →
 //! for audio, the speaker detector (one hash lookup of the room, a few float operations) →
-//! `Router::forward` (table lookups and integer arithmetic) → one `handle_write` per subscriber
-//! → `poll_write` → `send_to`. No lock, no log line, no channel. Allocations left are rtc's
-//! (decrypted buffers, SRTP output, its interceptor queues) plus, per copy, the header-extension
-//! vector when a forwarded extension is present (rtc takes packets by value). Toward an MCU: a
+//! `Router::forward` (table lookups and integer arithmetic) → per subscriber, the copy written
+//! into a reused buffer and sealed (`DirectSender::send`; the copy kept for NACKs if video) →
+//! one `sendmmsg` for all copies. No lock, no log line, no channel. Allocations left are rtc's
+//! on the receiving side (decrypted buffers, its interceptor queues) plus, per copy, the
+//! header-extension vector when a forwarded extension is present. Toward an MCU: a
 //! hash lookup of the member, the rewrite, one header written into a reused buffer, one
-//! `send_to`. From an MCU: a header parse, the rewrite, one `handle_write` (the payload is a
-//! slice of the received block, not a copy).
+//! `send_to`. From an MCU: a header parse, the rewrite, the copy sealed as above (the payload
+//! is a slice of the received block, not a copy).
 //!
 //! # Events and commands
 //!
@@ -419,6 +431,33 @@ pub mod bench_support {
                 extensions: &self.ext_map,
             };
             Some(crate::media_loop::copy_packet(packet, &copy))
+        }
+    }
+
+    /// How a subscribe connection seals a forwarded copy (`direct::seal_into`): the copy
+    /// written into a reused buffer and encrypted there, the tag appended.
+    pub struct CopySealer(crate::srtp_out::Sealer);
+
+    impl CopySealer {
+        /// `gcm`: AEAD-AES-128-GCM (12-byte salt), else AES-CM-128-HMAC-SHA1-80 (14-byte salt).
+        pub fn new(gcm: bool, key: &[u8], salt: &[u8]) -> CopySealer {
+            use crate::srtp_out::{MasterKeys, Profile};
+            let provider = rtc::crypto::default_provider().expect("crypto provider");
+            let keys = MasterKeys {
+                profile: if gcm {
+                    Profile::AeadAes128Gcm
+                } else {
+                    Profile::Aes128CmHmacSha1_80
+                },
+                key: key.to_vec(),
+                salt: salt.to_vec(),
+            };
+            CopySealer(crate::srtp_out::Sealer::new(provider.crypto(), &keys).expect("sealer"))
+        }
+
+        /// Seals `packet` as packet `index` of its stream into `buf`.
+        pub fn seal(&mut self, packet: &rtp::Packet, index: u64, buf: &mut bytes::BytesMut) {
+            crate::direct::seal_into(&mut self.0, packet, index, buf).expect("sealed");
         }
     }
 }

@@ -13,7 +13,7 @@ use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::state::{RTCIceConnectionState, RTCPeerConnectionState};
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -1266,6 +1266,17 @@ impl MediaLoop {
         match event {
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 self.on_state(key, state, now);
+            }
+            RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(
+                RTCIceConnectionState::Connected | RTCIceConnectionState::Completed,
+            ) => {
+                // ICE (re)connected, perhaps over another pair: media follows it at once.
+                if let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut)
+                    && let Some(to) = peer::destination(&mut peer.pc)
+                    && let Some(direct) = peer.direct.as_mut()
+                {
+                    direct.set_destination(to);
+                }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
                 let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {

@@ -22,6 +22,8 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
@@ -177,6 +179,8 @@ pub struct Client {
     pub remote_tracks: Arc<Mutex<Vec<Arc<dyn TrackRemote>>>>,
     /// PLI/FIR received about remote tracks (none expected) and local tracks.
     pub keyframe_requests: Arc<AtomicUsize>,
+    /// Sender reports received about remote tracks, in arrival order.
+    pub sender_reports: Arc<std::sync::Mutex<Vec<SenderReport>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -249,24 +253,31 @@ impl Client {
         let (received_tx, received) = mpsc::unbounded_channel();
         let remote_tracks = Arc::new(Mutex::new(Vec::new()));
         let keyframe_requests = Arc::new(AtomicUsize::new(0));
+        let sender_reports = Arc::new(std::sync::Mutex::new(Vec::new()));
         let tracks = Arc::clone(&remote_tracks);
         let requests = Arc::clone(&keyframe_requests);
+        let reports = Arc::clone(&sender_reports);
         let reader = tokio::spawn(async move {
             while let Some(track) = tracks_rx.recv().await {
                 tracks.lock().await.push(Arc::clone(&track));
                 let kind = track.kind().await;
                 let received_tx = received_tx.clone();
                 let requests = Arc::clone(&requests);
+                let reports = Arc::clone(&reports);
                 tokio::spawn(async move {
                     while let Some(event) = track.poll().await {
                         match event {
                             TrackRemoteEvent::OnRtpPacket(packet) => {
                                 let _ = received_tx.send(Received { kind, packet });
                             }
-                            TrackRemoteEvent::OnRtcpPacket(packets)
-                                if is_keyframe_request(&packets) =>
-                            {
-                                requests.fetch_add(1, Ordering::SeqCst);
+                            TrackRemoteEvent::OnRtcpPacket(packets) => {
+                                if is_keyframe_request(&packets) {
+                                    requests.fetch_add(1, Ordering::SeqCst);
+                                }
+                                let mut reports = reports.lock().expect("reports");
+                                reports.extend(packets.iter().filter_map(|p| {
+                                    p.as_any().downcast_ref::<SenderReport>().cloned()
+                                }));
                             }
                             _ => {}
                         }
@@ -281,6 +292,7 @@ impl Client {
             stash: VecDeque::new(),
             remote_tracks,
             keyframe_requests,
+            sender_reports,
             tasks: vec![reader],
         }
     }
@@ -365,6 +377,25 @@ impl Client {
             all.push(r);
         }
         all
+    }
+
+    /// Sends a NACK for packet `seq` of the remote track with SSRC `media_ssrc`.
+    pub async fn send_nack(&self, media_ssrc: u32, seq: u16) {
+        for track in self.remote_tracks.lock().await.iter() {
+            if track.ssrcs().await.contains(&media_ssrc) {
+                track
+                    .write_rtcp(vec![Box::new(TransportLayerNack {
+                        sender_ssrc: 0,
+                        media_ssrc,
+                        nacks: vec![NackPair {
+                            packet_id: seq,
+                            lost_packets: 0,
+                        }],
+                    })])
+                    .await
+                    .expect("NACK sent");
+            }
+        }
     }
 
     /// Sends a PLI about every remote video track.
