@@ -83,6 +83,17 @@ struct Row {
     ratio: Option<f64>,
     /// Lower is better for this metric.
     lower_is_better: bool,
+    /// The value is only a lower bound: the knee is the largest load that server ran (its
+    /// sweep found no load beyond it).
+    confgate_at_least: bool,
+    peer_at_least: bool,
+}
+
+/// The knee of `runs` is a lower bound: their largest load was healthy.
+fn knee_at_top(runs: &[&Run]) -> bool {
+    runs.iter()
+        .max_by_key(|r| r.members)
+        .is_some_and(|r| r.healthy())
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -133,9 +144,15 @@ fn rows(runs: &[Run], peer: &str) -> Vec<Row> {
                 .collect()
         };
         let (c, j) = (of("confgate"), of(peer));
+        let at_top = (knee_at_top(&c), knee_at_top(&j));
         let mut push =
             |metric: &str, unit: &str, lower: bool, f: &dyn Fn(&[&Run]) -> Option<f64>| {
                 let (a, b) = (f(&c), f(&j));
+                let (a_bound, b_bound) = if metric.starts_with("knee") {
+                    at_top
+                } else {
+                    (false, false)
+                };
                 out.push(Row {
                     scenario: scenario.clone(),
                     srtp: srtp.clone(),
@@ -145,6 +162,8 @@ fn rows(runs: &[Run], peer: &str) -> Vec<Row> {
                     peer: b,
                     ratio: ratio(a, b),
                     lower_is_better: lower,
+                    confgate_at_least: a_bound && a.is_some(),
+                    peer_at_least: b_bound && b.is_some(),
                 });
             };
         // CPU per packet at the highest load both servers ran (in a sweep, the small loads
@@ -201,17 +220,27 @@ fn markdown(rows: &[Row], peer: &str) -> String {
     let mut s = format!(
         "| scenario | SRTP | metric | confgate | {peer} | confgate/{peer} |\n|---|---|---|---:|---:|---:|\n",
     );
+    let bound = |at_least: bool| if at_least { "≥ " } else { "" };
     for r in rows {
+        // A lower bound on one side bounds the ratio; on both, the ratio says nothing.
+        let ratio = match (r.ratio, r.confgate_at_least, r.peer_at_least) {
+            (None, ..) | (Some(_), true, true) => "–".to_owned(),
+            (Some(x), true, false) => format!("≥ {x:.2}×"),
+            (Some(x), false, true) => format!("≤ {x:.2}×"),
+            (Some(x), false, false) => format!("{x:.2}×"),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} ({}) | {} | {} | {} |",
+            "| {} | {} | {} ({}) | {}{} | {}{} | {} |",
             r.scenario.replacen('s', "S", 1),
             r.srtp,
             r.metric,
             r.unit,
+            bound(r.confgate_at_least),
             fmt(r.confgate),
+            bound(r.peer_at_least),
             fmt(r.peer),
-            r.ratio.map_or("–".to_owned(), |x| format!("{x:.2}×"))
+            ratio
         );
     }
     s
@@ -434,6 +463,10 @@ mod tests {
             .find(|r| r.metric.starts_with("knee"))
             .expect("knee row");
         assert_eq!((knee.confgate, knee.peer), (Some(17.0), Some(9.0)));
+        assert!(
+            !knee.confgate_at_least && !knee.peer_at_least,
+            "both found their knee"
+        );
         let cpu = rows
             .iter()
             .find(|r| r.metric.contains("CPU"))
@@ -473,6 +506,38 @@ mod tests {
         );
         let names: Vec<&str> = rows.iter().map(|r| chart_name(&r.metric)).collect();
         assert_eq!(names, ["cpu", "knee", "memory", "join-p50", "join-p99"]);
+    }
+
+    #[test]
+    fn a_knee_at_the_top_of_a_sweep_is_a_lower_bound_and_bounds_the_ratio() {
+        let runs = vec![
+            run("confgate", 17, 0.0, 900, 4.0),
+            run("confgate", 33, 0.0, 1_900, 4.0),
+            run("janus", 17, 0.0, 3_000, 8.0),
+            run("janus", 33, 0.0, 8_000, 9.0),
+        ];
+        let rows = rows(&runs, "janus");
+        let knee = rows
+            .iter()
+            .find(|r| r.metric.starts_with("knee"))
+            .expect("knee row");
+        assert_eq!((knee.confgate, knee.peer), (Some(33.0), Some(17.0)));
+        assert!(knee.confgate_at_least && !knee.peer_at_least);
+        let md = markdown(&rows, "Janus");
+        assert!(md.contains("(members) | ≥ 33.0 | 17.0 | ≥ 1.94× |"), "{md}");
+        assert!(
+            rows.iter()
+                .filter(|r| !r.metric.starts_with("knee"))
+                .all(|r| !r.confgate_at_least && !r.peer_at_least),
+            "only the knee can be a bound"
+        );
+        // Both at the top of their sweeps: the ratio says nothing.
+        let both = vec![
+            run("confgate", 33, 0.0, 900, 4.0),
+            run("janus", 33, 0.0, 900, 4.0),
+        ];
+        let md = markdown(&super::rows(&both, "janus"), "Janus");
+        assert!(md.contains("| ≥ 33.0 | ≥ 33.0 | – |"), "{md}");
     }
 
     #[test]

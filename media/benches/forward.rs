@@ -389,7 +389,11 @@ fn srtp(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(plain.len() as u64));
     for (name, profile, gcm) in [
         ("aead_aes128_gcm", ProtectionProfile::AeadAes128Gcm, true),
-        ("aes128_cm_sha1_80", ProtectionProfile::Aes128CmHmacSha1_80, false),
+        (
+            "aes128_cm_sha1_80",
+            ProtectionProfile::Aes128CmHmacSha1_80,
+            false,
+        ),
     ] {
         let key = vec![0x4B; profile.key_len()];
         let salt = vec![0x53; profile.salt_len()];

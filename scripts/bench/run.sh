@@ -70,7 +70,7 @@ SERVER_CPU=1
 if [ "$quick" = 1 ]; then
   s1_sweep="17 65"; s2_sizes="4"; s3_sizes="8"; S4_MEMBERS=20; duration=5
 else
-  s1_sweep="33 49 65 81 97 129 161 193 257"; s2_sizes="4 8 16"; s3_sizes="8 32"; S4_MEMBERS=40; duration=8
+  s1_sweep="33 49 65 81 97 129 193 257"; s2_sizes="4 8 16"; s3_sizes="8 32"; S4_MEMBERS=40; duration=8
 fi
 S1_SWEEP="${S1_SWEEP:-$s1_sweep}"
 S2_SIZES="${S2_SIZES:-$s2_sizes}"
