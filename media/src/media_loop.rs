@@ -261,7 +261,9 @@ impl Peer {
 
     /// Starts sending RTP itself, at its first packet once DTLS is up: the tap holds the keys
     /// and ICE has chosen where media goes (found through a negotiated sender). Should the
-    /// keys be missing or unusable, rtc sends this connection's media (logged once).
+    /// keys be missing or unusable (rtc derived them in a way the tap does not know; the tests
+    /// would say so first), rtc sends this connection's media, without retransmissions or
+    /// sender reports (logged once).
     fn start_direct(&mut self, now: Instant) {
         eprintln!("DIRECTTMP start tap={}", self.tap.is_some());
         let Some(tap) = &self.tap else {
@@ -276,7 +278,8 @@ impl Peer {
                 let error = failed.and_then(Result::err).map(|e| e.to_string());
                 tracing::warn!(
                     error = error.as_deref().unwrap_or("no SRTP keys"),
-                    "cannot seal SRTP on a connected connection; rtc sends its media"
+                    "cannot seal SRTP on a connected connection; rtc sends its media, \
+                     with no retransmission and no sender reports"
                 );
                 self.tap = None;
                 return;

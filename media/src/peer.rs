@@ -9,10 +9,12 @@
 //!   AES-CM/HMAC-SHA1, see WEBRTC-NOTES), AES-256-GCM, then AES-CM-SHA1-80 for old peers.
 //! - Codecs: Opus; VP8 and H.264 (constrained baseline and baseline, packetization modes 1
 //!   and 0). No RTX or FEC: losses are repaired by NACK on each leg.
-//! - Interceptors: rtc's defaults (NACK both ways, RTCP reports, TWCC feedback to publishers)
-//!   plus [`DeliverKeyframeRequests`], without which a subscriber's PLI/FIR never reaches us.
+//! - Interceptors: on a publish connection rtc's NACK generator, receiver reports and TWCC
+//!   feedback; on both [`DeliverKeyframeRequests`], without which a subscriber's PLI/FIR never
+//!   reaches us.
 //! - A subscribe connection's crypto provider is a [`KeyTap`]: once DTLS is up, the loop seals
-//!   forwarded copies itself ([`crate::direct`]), and answers the NACKs delivered to it.
+//!   forwarded copies itself ([`crate::direct`]), answers the NACKs delivered to it and writes
+//!   the sender reports.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -22,9 +24,7 @@ use std::time::Instant;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
-use rtc::interceptor::{
-    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, SenderReportBuilder,
-};
+use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_simulcast_extension_headers, configure_twcc_receiver_only,
@@ -359,19 +359,15 @@ pub(crate) fn random_ssrc() -> u32 {
     }
 }
 
-/// Packets of each outgoing stream kept for retransmission on a NACK: 256 is 2 s of 1 Mbit/s
-/// video (about 0.6 s at 4 Mbit/s), several round trips on any path a conference works over.
-/// rtc's default (1024) costs about a megabyte per forwarded video stream.
-const NACK_HISTORY: u16 = 256;
-
 /// rtc's default interceptors (`register_default_interceptors`: NACK both ways, simulcast
-/// header extensions, transport-wide congestion control feedback, RTCP reports), with a
-/// shorter retransmission history ([`NACK_HISTORY`]), each only on the leg it works on.
+/// header extensions, transport-wide congestion control feedback, RTCP reports), each only on
+/// the leg it works on.
 ///
-/// Every interceptor sees every packet written, even one it only passes on, and each pass
-/// moves the message: a subscribe leg, which carries every forwarded copy, keeps only the
-/// NACK responder and sender reports; a publish leg, which only receives media, keeps the
-/// NACK generator, TWCC feedback and receiver reports. Both negotiate the same feedback.
+/// A publish leg, which only receives media, keeps the NACK generator, TWCC feedback and
+/// receiver reports. A subscribe leg keeps none: the loop sends its RTP itself
+/// ([`crate::direct`]), answers its NACKs and writes its sender reports, and rtc's NACK
+/// responder would hold an empty 256-packet buffer per stream. Both negotiate the same
+/// feedback.
 fn interceptors(
     registry: Registry,
     media_engine: &mut MediaEngine,
@@ -398,11 +394,6 @@ fn interceptors(
             // The same SDP as a publish leg: the feedback is negotiated, its interceptor unused.
             configure_twcc_receiver_only(Registry::new(), media_engine)?;
             registry
-                .with(
-                    Slot::NackResponder,
-                    NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
-                )
-                .with(Slot::SenderReport, SenderReportBuilder::new().build())
         }
     })
 }
