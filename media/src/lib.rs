@@ -137,9 +137,10 @@
 //!
 //! Simulcast/SVC layer selection, bandwidth estimation towards subscribers, RTX, main-video
 //! choice (the control plane's, from [`MediaEvent::Speaking`]). On the MCU leg: RTCP on a
-//! separate port (RTP+1, without `a=rtcp-mux`) is neither listened on nor sent to; no sender or
-//! receiver reports are generated or relayed; an MCU behind NAT (another source IP than its
-//! SDP's) is not heard; codecs are not negotiated with the MCU here (payload types only).
+//! separate port (RTP+1, without `a=rtcp-mux`) is neither listened on nor sent to (the leg's
+//! own reports, `mcu_rtcp.rs`, go on the RTP port); the browser's reports are not relayed to
+//! the MCU; an MCU behind NAT (another source IP than its SDP's) is not heard; codecs are not
+//! negotiated with the MCU here (payload types only).
 
 mod batch;
 mod demux;
