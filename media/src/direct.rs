@@ -70,12 +70,14 @@ impl OutStream {
         }
     }
 
-    /// The packet index of `seq`: the one nearest the highest sent (RFC 3711 §3.3.1).
-    fn index(&mut self, seq: u16) -> u64 {
+    /// The packet index of `seq`: the one nearest the highest sent (RFC 3711 §3.3.1). None
+    /// for a late packet from before the stream's first one across a wrap: it would need a
+    /// rollover count of -1, and no receiver could open it.
+    fn index(&mut self, seq: u16) -> Option<u64> {
         let delta = i64::from(seq.wrapping_sub(self.highest as u16) as i16);
-        let index = (self.highest as i64 + delta).max(i64::from(seq)) as u64;
+        let index = u64::try_from(self.highest as i64 + delta).ok()?;
         self.highest = self.highest.max(index);
-        index
+        Some(index)
     }
 
     fn count(&mut self, packet: &rtp::Packet, now: Instant) {
@@ -161,7 +163,9 @@ impl DirectSender {
                 &mut self.streams[last]
             }
         };
-        let index = stream.index(packet.header.sequence_number);
+        let Some(index) = stream.index(packet.header.sequence_number) else {
+            return false;
+        };
         let sealer = &mut self.sealer;
         if batch
             .push_with(self.to, |buf| seal_into(sealer, &packet, index, buf))
@@ -279,12 +283,20 @@ mod tests {
     fn the_index_follows_the_rollover_and_late_packets() {
         let now = Instant::now();
         let mut s = OutStream::new(1, 90_000, false, &packet(1, 65_534, 0), now);
-        assert_eq!(s.index(65_534), 65_534);
-        assert_eq!(s.index(65_535), 65_535);
-        assert_eq!(s.index(0), 65_536, "wrapped: rollover count 1");
-        assert_eq!(s.index(65_535), 65_535, "late, before the wrap");
-        assert_eq!(s.index(1), 65_537);
+        assert_eq!(s.index(65_534), Some(65_534));
+        assert_eq!(s.index(65_535), Some(65_535));
+        assert_eq!(s.index(0), Some(65_536), "wrapped: rollover count 1");
+        assert_eq!(s.index(65_535), Some(65_535), "late, before the wrap");
+        assert_eq!(s.index(1), Some(65_537));
         assert_eq!(s.highest, 65_537);
+
+        // A stream that starts just after a wrap: a straggler from before it has no index,
+        // and does not move the highest.
+        let mut s = OutStream::new(1, 90_000, false, &packet(1, 5, 0), now);
+        assert_eq!(s.index(5), Some(5));
+        assert_eq!(s.index(65_535), None);
+        assert_eq!(s.highest, 5);
+        assert_eq!(s.index(6), Some(6));
     }
 
     /// Packets across a wrap and a retransmission all open in the receiver's context.
