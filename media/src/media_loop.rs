@@ -265,7 +265,6 @@ impl Peer {
     /// would say so first), rtc sends this connection's media, without retransmissions or
     /// sender reports (logged once).
     fn start_direct(&mut self, now: Instant) {
-        eprintln!("DIRECTTMP start tap={}", self.tap.is_some());
         let Some(tap) = &self.tap else {
             return;
         };
@@ -289,7 +288,6 @@ impl Peer {
             return;
         };
         tracing::debug!(profile = ?sealer.profile(), %to, "sending forwarded media directly");
-        eprintln!("DIRECTTMP ok");
         self.direct = Some(DirectSender::new(sealer, to, now));
     }
 
@@ -639,7 +637,6 @@ impl MediaLoop {
         let MediaLoop {
             router,
             peers,
-            socket,
             counters,
             batch,
             ..
@@ -660,10 +657,10 @@ impl MediaLoop {
                 }
             },
         );
-        let unsent = batch.send(socket) as u64;
+        self.send_batch();
         Counters::add(&self.counters.forwarded, u64::from(outcome.forwarded));
         Counters::add(&self.counters.withheld, u64::from(outcome.withheld));
-        Counters::add(&self.counters.dropped, u64::from(outcome.dropped) + unsent);
+        Counters::add(&self.counters.dropped, u64::from(outcome.dropped));
         self.send_to_mcu(member, kind, &packet.header, &packet.payload, now);
     }
 
@@ -885,6 +882,11 @@ impl MediaLoop {
         } else {
             Counters::add(&self.counters.dropped, 1);
         }
+        self.send_batch();
+    }
+
+    /// Sends what the send batch holds; a datagram the socket refused counts as dropped.
+    fn send_batch(&mut self) {
         let unsent = self.batch.send(&self.socket) as u64;
         Counters::add(&self.counters.dropped, unsent);
     }
@@ -1099,8 +1101,7 @@ impl MediaLoop {
         };
         let resent = direct.resend(nack, &mut self.batch) as u64;
         Counters::add(&self.counters.retransmitted, resent);
-        let unsent = self.batch.send(&self.socket) as u64;
-        Counters::add(&self.counters.dropped, unsent);
+        self.send_batch();
     }
 
     fn send_pli(&mut self, request: KeyframeRequest, now: Instant) {
@@ -2446,9 +2447,9 @@ impl MediaLoop {
 
 /// Forwards one RTP packet a member published: [`Router::forward`] decides who gets a copy,
 /// and each copy is built by [`copy_packet`] and handed to `write` with the subscriber
-/// connection it is for and its clock rate. This is the part of the per-packet path between rtc handing a packet
-/// over (`poll_read`) and rtc taking the copies (`handle_write`); it touches no socket and no
-/// peer connection.
+/// connection it is for and its clock rate. This is the part of the per-packet path between
+/// rtc handing a packet over (`poll_read`) and the copies being sent (`Peer::send_rtp`); it
+/// touches no socket and no peer connection.
 pub(crate) fn forward_packet(
     router: &mut Router,
     member: MemberKey,

@@ -51,8 +51,8 @@ use crate::srtp_out::KeyTap;
 use crate::{Leg, MediaError};
 
 /// Marks inbound RTCP that carries a keyframe request (PLI or FIR), and optionally a NACK, for
-/// delivery to the application; everything else stays with the interceptors that consume it. Placed at the
-/// application end of the read walk (after the NACK responder and report interceptors), at
+/// delivery to the application; everything else stays with the interceptors that consume it.
+/// Placed at the application end of the read walk (after the NACK and report interceptors), at
 /// [`DELIVER_SLOT`]. rtc hands an application no RTCP without such an interceptor: a sender
 /// that must answer keyframe requests (the load generator's members too) needs it.
 #[derive(Default)]
@@ -76,7 +76,7 @@ impl DeliverKeyframeRequests {
     }
 }
 
-pub(crate) fn is_nack(packet: &dyn rtc::rtcp::Packet) -> bool {
+fn is_nack(packet: &dyn rtc::rtcp::Packet) -> bool {
     packet.as_any().is::<TransportLayerNack>()
 }
 
